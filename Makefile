@@ -1,0 +1,34 @@
+# brandmatch: `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# pytest workers (the CI machine has 2 cores)
+WORKERS ?= 2
+
+.PHONY: install demo demo-real test bench clean
+
+install: $(STAMP)
+
+# Torch first, pinned to the CPU wheel on this machine's disk: a looser requirement would pull a
+# multi-GB CUDA build. Then the package with its pinned dependencies and the test tools.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/brandmatch demo
+
+demo-real: $(STAMP)
+	$(BIN)/brandmatch demo --data mir
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(WORKERS) tests
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) data reports .pytest_cache

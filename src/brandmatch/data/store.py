@@ -1,0 +1,321 @@
+"""Read and write a dataset directory: one Parquet file per table plus ``manifest.json``.
+
+Layout::
+
+    DATA/
+      manifest.json        schema version, name, metadata, per-table row counts and sha256
+      accounts.parquet  posts.parquet  audience.parquet  audience_posts.parquet
+      detections.parquet  cooperations.parquet  splits.parquet  grids.parquet
+      features/            precomputed feature views (see brandmatch.features.store)
+
+Writes are atomic: everything goes to a temporary sibling directory that is renamed into place,
+so a failed write leaves no partial output. Every table is validated on write and on read.
+(``features/store.py`` is the one features module the data layer uses: importers of data that
+ships precomputed features write them through it.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from brandmatch.data.schema import (
+    SCHEMA_VERSION,
+    TABLES,
+    CandidateGrid,
+    CooperationSet,
+    Tables,
+    grid_from_frame,
+    ordered_unique,
+    validate_tables,
+)
+from brandmatch.errors import DatasetError
+from brandmatch.features.store import FeatureSet
+
+MANIFEST = "manifest.json"
+FEATURES_DIR = "features"
+
+
+@dataclass
+class Dataset:
+    """A validated dataset: its tables, metadata and (lazily loaded) feature set."""
+
+    name: str
+    tables: Tables
+    metadata: dict = field(default_factory=dict)
+    path: Path | None = None
+    _features: FeatureSet | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------ accessors
+    @property
+    def accounts(self) -> pd.DataFrame:
+        return self.tables.accounts
+
+    @property
+    def features(self) -> FeatureSet:
+        """Feature views stored with the dataset (empty when it has none)."""
+        if self._features is None:
+            fdir = self.path / FEATURES_DIR if self.path is not None else None
+            if fdir is not None and (fdir / "manifest.json").exists():
+                self._features = FeatureSet.load(fdir)
+            else:
+                self._features = FeatureSet(path=fdir)
+        return self._features
+
+    @features.setter
+    def features(self, value: FeatureSet) -> None:
+        self._features = value
+
+    def ids(self, role: str) -> list[str]:
+        """Account ids of one role ('brand' or 'influencer') in table order."""
+        acc = self.tables.accounts
+        return acc.loc[acc["role"] == role, "account_id"].tolist()
+
+    def brands(self, split: str | None = None) -> list[str]:
+        """Brand ids, optionally only those of one split (train/validation/test)."""
+        if split is None:
+            return self.ids("brand")
+        sp = self.tables.splits
+        return sp.loc[sp["split"] == split, "brand_id"].tolist()
+
+    def influencers(self) -> list[str]:
+        return self.ids("influencer")
+
+    def brand_category(self) -> dict[str, str | None]:
+        acc = self.tables.accounts
+        sub = acc[acc["role"] == "brand"]
+        return dict(zip(sub["account_id"].tolist(), sub["category"].tolist()))
+
+    def influencer_categories(self) -> dict[str, frozenset[str]]:
+        """Influencer -> categories of the brands it cooperated with (all cooperations).
+
+        This is the category rule of cAUC: an influencer belongs to every category of a brand it
+        cooperated with (the dataset has no other source of influencer categories).
+        """
+        cat = self.brand_category()
+        out: dict[str, set[str]] = {}
+        co = self.tables.cooperations
+        for b, m in zip(co["brand_id"].tolist(), co["influencer_id"].tolist()):
+            c = cat.get(b)
+            if c is not None:
+                out.setdefault(m, set()).add(c)
+        return {m: frozenset(c) for m, c in out.items()}
+
+    def cooperations(self, split: str | Sequence[str] | None = None) -> CooperationSet:
+        """Cooperations of the brands of one split (or several, or all)."""
+        co = self.tables.cooperations
+        if split is not None:
+            splits = [split] if isinstance(split, str) else list(split)
+            brands = set(self.tables.splits.loc[self.tables.splits["split"].isin(splits), "brand_id"])
+            co = co[co["brand_id"].isin(brands)]
+        return CooperationSet.from_frame(co)
+
+    def grid_names(self) -> list[str]:
+        return ordered_unique(self.tables.grids["grid"].tolist())
+
+    def grid(self, name: str = "test") -> CandidateGrid:
+        return grid_from_frame(self.tables.grids, name, self._source("grids"))
+
+    def _source(self, table: str) -> str:
+        return str(self.path / f"{table}.parquet") if self.path is not None else table
+
+    def summary(self) -> dict:
+        """Counts for `brandmatch info`: tables, feature views, splits, grids."""
+        t = self.tables
+        splits = t.splits["split"].value_counts().to_dict()
+        grids = {}
+        for g in self.grid_names():
+            grid = self.grid(g)
+            grids[g] = {
+                "brands": int(len(grid.brand_ids)),
+                "candidates": int(len(grid.influencer_ids)),
+                "positives": grid.n_positives,
+            }
+        feats = {}
+        for name in self.features.names():
+            v = self.features[name]
+            feats[name] = {"rows": int(len(v.ids)), "dim": v.dim, "present": int(v.mask.sum())}
+        return {
+            "name": self.name,
+            "path": str(self.path) if self.path else None,
+            "schema_version": SCHEMA_VERSION,
+            "tables": {name: int(len(frame)) for name, frame in t.items()},
+            "roles": t.accounts["role"].value_counts().to_dict(),
+            "splits": {k: int(v) for k, v in splits.items()},
+            "grids": grids,
+            "features": feats,
+            "metadata": self.metadata,
+        }
+
+
+# ---------------------------------------------------------------------- IO
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _arrow_table(name: str, frame: pd.DataFrame) -> pa.Table:
+    fields = []
+    for col in TABLES[name].columns:
+        typ = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}[col.kind]
+        fields.append(pa.field(col.name, typ, nullable=col.nullable))
+    schema = pa.schema(fields)
+    arrays = []
+    for col, fld in zip(TABLES[name].columns, schema):
+        s = frame[col.name]
+        if col.kind == "int":
+            arrays.append(pa.array(s.astype("Int64"), type=pa.int64(), from_pandas=True))
+        elif col.kind == "float":
+            arrays.append(pa.array(s.to_numpy(dtype=float), type=pa.float64(), from_pandas=True))
+        else:
+            arrays.append(pa.array(s.astype(object).tolist(), type=pa.string()))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_table(path: Path, name: str, frame: pd.DataFrame) -> None:
+    """Write one canonical table as Parquet (deterministic bytes for equal content)."""
+    pq.write_table(_arrow_table(name, frame), path, compression="zstd", write_statistics=False)
+
+
+def read_table(path: Path, name: str) -> pd.DataFrame:
+    """Read one Parquet table into pandas with the schema's dtypes (not yet validated)."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+    frame = table.to_pandas()
+    for col in TABLES[name].columns:
+        if col.name in frame and col.kind == "int":
+            frame[col.name] = frame[col.name].astype("Int64")
+        elif col.name in frame and col.kind == "str":
+            frame[col.name] = frame[col.name].astype(object).where(frame[col.name].notna(), None)
+    return frame
+
+
+def write_dataset(
+    dataset: Dataset,
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    features: FeatureSet | None = None,
+) -> Dataset:
+    """Validate and write ``dataset`` to ``out`` atomically; return the dataset re-bound to ``out``.
+
+    ``features`` (default: the dataset's own feature set, if it has views) is written to
+    ``out/features``. An existing ``out`` is replaced only with ``overwrite=True``.
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DatasetError(f"{out}: already exists (use --force to replace it)")
+    tables = validate_tables(dataset.tables)
+    feats = features if features is not None else (dataset.features if dataset._features is not None or dataset.path else None)
+    if feats is not None:
+        _check_feature_ids(feats, tables)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "name": dataset.name,
+            "metadata": dataset.metadata,
+            "tables": {},
+        }
+        for name, frame in tables.items():
+            fpath = tmp / f"{name}.parquet"
+            write_table(fpath, name, frame)
+            manifest["tables"][name] = {
+                "file": fpath.name,
+                "rows": int(len(frame)),
+                "sha256": _sha256(fpath),
+            }
+        if feats is not None and feats.names():
+            feats.save(tmp / FEATURES_DIR)
+        with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, sort_keys=True)
+            f.write("\n")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Dataset(dataset.name, tables, dict(dataset.metadata), out)
+
+
+def _check_feature_ids(features: FeatureSet, tables: Tables) -> None:
+    known = set(tables.accounts["account_id"].tolist())
+    for name in features.names():
+        view = features[name]
+        unknown = [a for a in view.ids.tolist() if a not in known]
+        if unknown:
+            i = view.ids.tolist().index(unknown[0])
+            raise DatasetError(
+                f"features/{name}.npz, row {i + 1}, column 'ids': unknown account {unknown[0]!r}"
+            )
+
+
+def load_dataset(path: str | os.PathLike, *, verify: bool = True) -> Dataset:
+    """Read and validate a dataset directory; checksums are verified unless ``verify=False``."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such dataset directory")
+    if not mpath.exists():
+        raise DatasetError(f"{mpath}: missing manifest (not a brandmatch dataset directory)")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{mpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise DatasetError(
+            f"{mpath}: schema_version {manifest.get('schema_version')!r}, expected {SCHEMA_VERSION}"
+        )
+    frames: dict[str, pd.DataFrame] = {}
+    sources: dict[str, str] = {}
+    for name, spec in TABLES.items():
+        entry = manifest.get("tables", {}).get(name)
+        if entry is None:
+            raise DatasetError(f"{mpath}: table {name!r} missing from the manifest")
+        fpath = path / entry["file"]
+        if not fpath.exists():
+            raise DatasetError(f"{fpath}: missing table file")
+        if verify and _sha256(fpath) != entry["sha256"]:
+            raise DatasetError(f"{fpath}: checksum does not match the manifest (file changed or truncated)")
+        frame = read_table(fpath, name)
+        if len(frame) != entry["rows"]:
+            raise DatasetError(f"{fpath}: {len(frame)} rows, manifest says {entry['rows']}")
+        frames[name] = frame
+        sources[name] = str(fpath)
+    tables = validate_tables(Tables(**frames), sources)
+    return Dataset(manifest.get("name", path.name), tables, manifest.get("metadata", {}), path)
+
+
+def cooperation_matrix(co: CooperationSet, brands: Sequence[str], influencers: Sequence[str]) -> np.ndarray:
+    """(n_brands, n_influencers) int8 matrix with 1 where a pair cooperated."""
+    bi = {b: i for i, b in enumerate(brands)}
+    mi = {m: j for j, m in enumerate(influencers)}
+    out = np.zeros((len(brands), len(influencers)), dtype=np.int8)
+    for b, m in zip(co.brand_ids.tolist(), co.influencer_ids.tolist()):
+        if b in bi and m in mi:
+            out[bi[b], mi[m]] = 1
+    return out
