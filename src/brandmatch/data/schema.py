@@ -159,6 +159,11 @@ def empty_table(name: str) -> pd.DataFrame:
     return pd.DataFrame({c.name: pd.Series([], dtype=_PANDAS_DTYPE[c.kind]) for c in spec.columns})
 
 
+def _shown(value: object) -> object:
+    """A cell as users wrote it: numpy scalars as plain Python values (2.5, not np.float64(2.5))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -212,7 +217,7 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
             if unparsable.any():
                 i = _first_bad(unparsable)
                 raise DatasetError(
-                    f"{where(source, i + 1, col.name)}: {series.iloc[i]!r} is not a number"
+                    f"{where(source, i + 1, col.name)}: {_shown(series.iloc[i])!r} is not a number"
                 )
             arr = numeric.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(arr).any():
@@ -223,7 +228,7 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
                 if frac.any():
                     i = _first_bad(frac)
                     raise DatasetError(
-                        f"{where(source, i + 1, col.name)}: {series.iloc[i]!r} is not an integer"
+                        f"{where(source, i + 1, col.name)}: {_shown(series.iloc[i])!r} is not an integer"
                     )
             if col.min_value is not None:
                 low = ~np.isnan(arr) & (arr < col.min_value)
