@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# WordNet 3.0 database files (the concept hierarchy of the attribute view), from Debian
+	test -f /usr/share/wordnet/index.noun || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base; }
 	touch $(STAMP)
 
 demo: $(STAMP)

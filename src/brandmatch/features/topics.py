@@ -1,0 +1,343 @@
+"""Caption cleaning and LDA topic vectors (MORNING X^t and Y^t, section IV-A / IV-B).
+
+Cleaning (:class:`CaptionCleaner`): Unicode folded to ASCII, URLs and @mentions removed, emoji and
+punctuation dropped (only letters survive), hashtags split into words -- first at camelCase and
+letter/digit boundaries, then, for a run of lower-case letters that is not itself a known word,
+by known-word segmentation (the word frequencies of the corpus' own non-hashtag text, Viterbi over
+log-probabilities) -- then lower-cased; stop words (the MORNING authors' list from the shared
+folder when present, plus gensim's and scikit-learn's English lists) and words shorter than 3
+characters dropped. Rare words are dropped when the LDA dictionary is built (words in fewer than
+``min_df`` documents). No part-of-speech filter: no offline tagger model ships in a PyPI or Debian
+package we trust (NLTK's averaged perceptron data is a download), see docs/features.md.
+
+An account's topic vector is the LDA topic distribution of ONE document: the concatenation of the
+cleaned captions of its posts (content: the H = 50 most recent; audience: Q = 25 members x L = 2
+posts). Captions are ~10 content words; LDA on such short texts is unreliable, and pooling
+the texts of an author into one document is the standard remedy (Hong & Davison 2010); it is also
+what "the probability that captions belong to a specific topic" of the account describes.
+
+The number of topics is chosen over a range by held-out perplexity and c_v coherence
+(:func:`select_num_topics`); the curve is recorded in the view meta.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import unicodedata
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+SHARED_STOPWORDS = Path("datasets") / "mir-public" / "morning-attributes" / "stopwords.txt"
+MIN_WORD_LEN = 3
+
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION_RE = re.compile(r"@[\w.]+")
+_HASHTAG_RE = re.compile(r"#(\w+)")
+_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])|_")
+_WORD_RE = re.compile(r"[a-z]+")
+
+
+def shared_dir() -> Path:
+    """The shared folder: $BRANDMATCH_SHARED, else ``<repo>/../shared``."""
+    env = os.environ.get("BRANDMATCH_SHARED")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3].parent / "shared"
+
+
+def _norm_word(w: str) -> str:
+    return w.strip().lower().replace("'", "").replace("\u2019", "")
+
+
+def load_stopwords(shared: Path | None = None) -> tuple[frozenset[str], dict]:
+    """Stop words: the shared MORNING list (read at run time, CRLF lines) + gensim + scikit-learn.
+
+    Returns the set (apostrophes removed, lower case) and a description for the view meta.
+    """
+    from gensim.parsing.preprocessing import STOPWORDS as GENSIM_STOPWORDS
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    words = {_norm_word(w) for w in GENSIM_STOPWORDS} | {_norm_word(w) for w in ENGLISH_STOP_WORDS}
+    info: dict = {"gensim": len(GENSIM_STOPWORDS), "sklearn": len(ENGLISH_STOP_WORDS)}
+    path = (shared if shared is not None else shared_dir()) / SHARED_STOPWORDS
+    if path.exists():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        shared_words = {_norm_word(w) for w in text.splitlines() if w.strip()}
+        words |= shared_words
+        info["morning_list"] = len(shared_words)
+    else:
+        info["morning_list"] = "absent"
+    words.discard("")
+    info["total"] = len(words)
+    return frozenset(words), info
+
+
+def _ascii(text: str) -> str:
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def segment_word(word: str, logp: dict[str, float], max_len: int = 20) -> list[str]:
+    """Split a run of lower-case letters into known words (Viterbi over unigram log-probabilities).
+
+    Unknown stretches cost a heavy per-character penalty, so a word is split only when the pieces
+    are known; returns ``[word]`` when no split beats keeping it whole.
+    """
+    n = len(word)
+    if n < 2 * MIN_WORD_LEN:
+        return [word]
+    unk = min(logp.values(), default=-20.0) - 10.0
+    best = [0.0] + [-math.inf] * n
+    back = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(max(0, end - max_len), end):
+            piece = word[start:end]
+            score = logp.get(piece)
+            if score is None:
+                score = unk * len(piece)
+            cand = best[start] + score
+            if cand > best[end]:
+                best[end], back[end] = cand, start
+    pieces = []
+    end = n
+    while end > 0:
+        pieces.append(word[back[end]:end])
+        end = back[end]
+    pieces.reverse()
+    if len(pieces) > 1 and all(p in logp for p in pieces):
+        return pieces
+    return [word]
+
+
+@dataclass
+class CaptionCleaner:
+    """Cleans captions in two passes: collect text words, then split hashtags with their counts."""
+
+    stopwords: frozenset[str]
+    min_len: int = MIN_WORD_LEN
+    segment_min_count: int = 5
+    _seg_cache: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def _split(self, caption: str | None) -> tuple[list[str], list[str]]:
+        if not caption:
+            return [], []
+        text = _ascii(caption)
+        text = _URL_RE.sub(" ", text)
+        text = _MENTION_RE.sub(" ", text)
+        tags = _HASHTAG_RE.findall(text)
+        text = _HASHTAG_RE.sub(" ", text).lower().replace("'", "")
+        return _WORD_RE.findall(text), tags
+
+    def clean_all(self, captions: Sequence[str | None]) -> list[list[str]]:
+        """Token lists (stop words, short words removed) for every caption, hashtags segmented."""
+        split = [self._split(c) for c in captions]
+        counts: Counter = Counter()
+        for words, _ in split:
+            counts.update(words)
+        known = {w: c for w, c in counts.items() if c >= self.segment_min_count and len(w) >= 2}
+        total = float(sum(known.values())) or 1.0
+        logp = {w: math.log(c / total) for w, c in known.items()}
+        stop, min_len = self.stopwords, self.min_len
+        out = []
+        for words, tags in split:
+            toks = [w for w in words if len(w) >= min_len and w not in stop]
+            for tag in tags:
+                toks.extend(t for t in self._tag_words(tag, logp) if len(t) >= min_len and t not in stop)
+            out.append(toks)
+        return out
+
+    def _tag_words(self, tag: str, logp: dict[str, float]) -> list[str]:
+        cached = self._seg_cache.get(tag)
+        if cached is not None:
+            return cached
+        words: list[str] = []
+        for part in _CAMEL_RE.split(tag):
+            for w in _WORD_RE.findall(part.lower()):
+                words.extend([w] if w in logp else segment_word(w, logp))
+        self._seg_cache[tag] = words
+        return words
+
+
+def clean_captions(captions: Sequence[str | None], stopwords: Iterable[str] | None = None) -> list[list[str]]:
+    """Convenience wrapper: clean a list of captions with the default stop words."""
+    stop = frozenset(stopwords) if stopwords is not None else load_stopwords()[0]
+    return CaptionCleaner(stop).clean_all(captions)
+
+
+# ---------------------------------------------------------------------- LDA
+
+
+@dataclass
+class TopicSettings:
+    """LDA settings. ``num_topics=None`` selects over ``candidates`` (paper: 22 content, 21 audience)."""
+
+    num_topics: int | None = None
+    candidates: tuple[int, ...] = (10, 14, 18, 22, 26, 30)
+    min_df: int = 3
+    max_df: float = 0.5
+    keep_n: int = 30000
+    passes: int = 4
+    iterations: int = 50
+    select_docs: int = 800
+    select_heldout: int = 200
+    select_passes: int = 2
+    coherence_docs: int = 150
+    workers: int = 2
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def _bow(dictionary, docs: Sequence[list[str]]) -> list[list[tuple[int, int]]]:
+    return [dictionary.doc2bow(d) for d in docs]
+
+
+def _train_lda(corpus, dictionary, k: int, passes: int, iterations: int, seed: int):
+    from gensim.models import LdaModel
+
+    return LdaModel(
+        corpus=corpus, id2word=dictionary, num_topics=k, passes=passes, iterations=iterations,
+        random_state=seed, chunksize=2000, eval_every=None, alpha="symmetric", eta=None,
+        dtype=np.float64,
+    )
+
+
+def _selection_point(job) -> dict:
+    """Train one candidate K on the selection documents; held-out perplexity and c_v coherence."""
+    from gensim.models import CoherenceModel
+
+    k, train_bow, held_bow, held_texts, dictionary, settings = job
+    lda = _train_lda(train_bow, dictionary, k, settings.select_passes, settings.iterations, settings.seed)
+    bound = lda.log_perplexity(held_bow)
+    cm = CoherenceModel(model=lda, texts=held_texts, dictionary=dictionary, coherence="c_v", topn=10, processes=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_topic = np.array(cm.get_coherence_per_topic(), dtype=float)
+    # Topics whose top words never co-occur in the held-out texts give NaN; they are skipped.
+    coh = float(np.nanmean(per_topic)) if np.isfinite(per_topic).any() else 0.0
+    return {"k": int(k), "perplexity": float(2.0 ** (-bound)), "coherence_cv": coh}
+
+
+def select_num_topics(
+    docs: Sequence[list[str]], dictionary, settings: TopicSettings, progress=None
+) -> tuple[int, list[dict]]:
+    """Pick the number of topics by held-out perplexity and c_v coherence.
+
+    Documents (non-empty) are shuffled with the seed; ``select_heldout`` are held out, at most
+    ``select_docs`` of the rest train one LDA per candidate K (``select_passes`` passes). For each
+    K: held-out perplexity 2^(-bound per word) and c_v coherence of the top-10 words on the
+    held-out texts. Score = normalised coherence + (1 - normalised log-perplexity), both min-max
+    scaled over the candidates; the highest score wins (ties: higher coherence). Returns K and the
+    curve [{k, perplexity, coherence_cv, score}].
+    """
+    idx = [i for i, d in enumerate(docs) if d]
+    rng = np.random.default_rng(settings.seed)
+    rng.shuffle(idx)
+    n_held = min(settings.select_heldout, max(1, len(idx) // 5))
+    held, train = idx[:n_held], idx[n_held:n_held + settings.select_docs]
+    if not train:
+        train = held
+    train_bow = _bow(dictionary, [docs[i] for i in train])
+    held_bow = _bow(dictionary, [docs[i] for i in held])
+    held_texts = [[w for w in docs[i] if w in dictionary.token2id] for i in held[: settings.coherence_docs]]
+    jobs = [(k, train_bow, held_bow, held_texts, dictionary, settings) for k in settings.candidates]
+    workers = min(settings.workers, len(jobs), os.cpu_count() or 1)
+    curve = []
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # One K per process; every K is trained from the same seed, so the curve does not depend
+        # on the number of workers.
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            for point in pool.map(_selection_point, jobs):
+                curve.append(point)
+                if progress is not None:
+                    progress.update(1)
+    else:
+        for job in jobs:
+            curve.append(_selection_point(job))
+            if progress is not None:
+                progress.update(1)
+    logp = np.log([c["perplexity"] for c in curve])
+    coh = np.array([c["coherence_cv"] for c in curve])
+
+    def scale(v: np.ndarray) -> np.ndarray:
+        span = v.max() - v.min()
+        return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+
+    score = scale(coh) + (1.0 - scale(logp))
+    for c, s in zip(curve, score):
+        c["score"] = float(s)
+    best = max(range(len(curve)), key=lambda i: (round(score[i], 12), coh[i]))
+    return int(curve[best]["k"]), curve
+
+
+@dataclass
+class TopicResult:
+    """Topic vectors (n_docs, K) float32, presence mask, and what the meta needs."""
+
+    values: np.ndarray
+    mask: np.ndarray
+    meta: dict
+
+
+def fit_topics(docs: Sequence[list[str]], settings: TopicSettings, progress=None) -> TopicResult:
+    """Fit LDA on ``docs`` (one per account) and return every document's topic distribution.
+
+    Empty documents (no caption words after cleaning and the dictionary filter) are masked.
+    """
+    import time
+
+    from gensim.corpora import Dictionary
+
+    from brandmatch.errors import FeatureError
+
+    nonempty = [d for d in docs if d]
+    if len(nonempty) < 2:
+        raise FeatureError(f"topics: only {len(nonempty)} account(s) have caption words; LDA needs at least 2")
+    dictionary = Dictionary(nonempty)
+    no_below = min(settings.min_df, max(1, len(nonempty) // 10))
+    dictionary.filter_extremes(no_below=no_below, no_above=settings.max_df if len(nonempty) >= 10 else 1.0,
+                               keep_n=settings.keep_n)
+    if len(dictionary) < 2:
+        raise FeatureError(f"topics: vocabulary has {len(dictionary)} word(s) after filtering; LDA needs at least 2")
+    meta: dict = {"vocabulary": len(dictionary), "documents": len(nonempty), "min_df": no_below}
+    t0 = time.perf_counter()
+    if settings.num_topics is None:
+        k, curve = select_num_topics(docs, dictionary, settings, progress)
+        meta["selection_curve"] = curve
+        meta["selection_seconds"] = round(time.perf_counter() - t0, 2)
+        meta["num_topics_selected"] = True
+    else:
+        k = int(settings.num_topics)
+        meta["num_topics_selected"] = False
+    corpus = _bow(dictionary, docs)
+    t1 = time.perf_counter()
+    lda = _train_lda([c for c in corpus if c], dictionary, k, settings.passes, settings.iterations, settings.seed)
+    meta["train_seconds"] = round(time.perf_counter() - t1, 2)
+    if progress is not None:
+        progress.update(1)
+    t2 = time.perf_counter()
+    values = np.zeros((len(docs), k), dtype=np.float64)
+    mask = np.array([len(c) > 0 for c in corpus], dtype=bool)
+    rows = np.flatnonzero(mask)
+    for start in range(0, len(rows), 2000):
+        chunk = rows[start:start + 2000]
+        gamma, _ = lda.inference([corpus[i] for i in chunk])
+        values[chunk] = gamma / gamma.sum(axis=1, keepdims=True)
+    meta["infer_seconds"] = round(time.perf_counter() - t2, 2)
+    if progress is not None:
+        progress.update(1)
+    meta["num_topics"] = k
+    meta["top_words"] = [[w for w, _ in lda.show_topic(t, topn=8)] for t in range(k)]
+    return TopicResult(values.astype(np.float32), mask, meta)
