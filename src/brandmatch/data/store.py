@@ -259,6 +259,8 @@ def write_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if feats is not None and feats.names():
+        feats.path = out / FEATURES_DIR  # save() pointed it at the temporary directory
     return Dataset(dataset.name, tables, dict(dataset.metadata), out)
 
 
@@ -319,3 +321,145 @@ def cooperation_matrix(co: CooperationSet, brands: Sequence[str], influencers: S
         if b in bi and m in mi:
             out[bi[b], mi[m]] = 1
     return out
+
+
+# ---------------------------------------------------------------------- streaming writer
+
+
+class DatasetWriter:
+    """Write a dataset chunk by chunk in bounded memory, atomically.
+
+    Each :meth:`write` validates one chunk of one table (columns, dtypes, values, keys within the
+    chunk) and appends it to that table's Parquet file through a ``pyarrow.parquet.ParquetWriter``.
+    Feature views go to ``features/`` through :meth:`add_view`. :meth:`close` writes the tables that
+    received no chunk as empty tables, computes row counts and sha256, writes ``manifest.json`` and
+    renames the temporary directory into place; any exception (or :meth:`abort`) removes it, so a
+    failed write leaves no partial output. Keys across chunks and references between tables are
+    not checked here (the producer guarantees them; :func:`load_dataset` checks everything on read).
+    Same chunks in the same order give the same bytes.
+
+    Use as a context manager::
+
+        with DatasetWriter(out, "name", metadata={...}) as w:
+            w.write("accounts", frame)
+            ...
+        ds = load_dataset(out)
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        name: str,
+        *,
+        metadata: dict | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.out = Path(out)
+        if self.out.exists() and not overwrite:
+            raise DatasetError(f"{self.out}: already exists (use --force to replace it)")
+        self.name = name
+        self.metadata = dict(metadata or {})
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._rows: dict[str, int] = {t: 0 for t in TABLES}
+        self._chunks: dict[str, int] = {t: 0 for t in TABLES}
+        self._closed = False
+
+    @property
+    def tmp_path(self) -> Path:
+        return self._tmp
+
+    def rows(self, table: str) -> int:
+        """Rows written so far to ``table``."""
+        return self._rows[table]
+
+    def write(self, table: str, frame: pd.DataFrame) -> None:
+        """Validate one chunk of ``table`` and append it to the table's file."""
+        from brandmatch.data.schema import validate_table
+
+        if self._closed:
+            raise DatasetError(f"{self.out}: writer already closed")
+        if table not in TABLES:
+            raise DatasetError(f"{self.out}: unknown table {table!r}")
+        self._chunks[table] += 1
+        if len(frame) == 0:
+            return
+        source = f"{self.out / (table + '.parquet')} (chunk {self._chunks[table]})"
+        canon = validate_table(table, frame, source)
+        arrow = _arrow_table(table, canon)
+        writer = self._writers.get(table)
+        if writer is None:
+            writer = pq.ParquetWriter(
+                self._tmp / f"{table}.parquet", arrow.schema, compression="zstd", write_statistics=False
+            )
+            self._writers[table] = writer
+        writer.write_table(arrow)
+        self._rows[table] += len(canon)
+
+    def add_view(self, view) -> None:
+        """Add one feature view (a :class:`brandmatch.features.store.FeatureView`) to ``features/``."""
+        from brandmatch.features.store import write_view
+
+        write_view(self._tmp / FEATURES_DIR, view)
+
+    def close(self) -> Path:
+        """Finish every table, write the manifest and move the dataset into place; return its path."""
+        if self._closed:
+            return self.out
+        try:
+            manifest = {
+                "schema_version": SCHEMA_VERSION,
+                "name": self.name,
+                "metadata": self.metadata,
+                "tables": {},
+            }
+            for table in TABLES:
+                fpath = self._tmp / f"{table}.parquet"
+                writer = self._writers.pop(table, None)
+                if writer is not None:
+                    writer.close()
+                else:
+                    from brandmatch.data.schema import empty_table
+
+                    write_table(fpath, table, empty_table(table))
+                manifest["tables"][table] = {
+                    "file": fpath.name,
+                    "rows": int(self._rows[table]),
+                    "sha256": _sha256(fpath),
+                }
+            with open(self._tmp / MANIFEST, "w", encoding="utf-8") as f:
+                json.dump(manifest, f, indent=2, sort_keys=True)
+                f.write("\n")
+            if self.out.exists():
+                old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+                os.replace(self.out, old)
+                os.replace(self._tmp, self.out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(self._tmp, self.out)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        return self.out
+
+    def abort(self) -> None:
+        """Drop everything written so far (no partial output)."""
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+        self._writers.clear()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._closed = True
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
