@@ -1,0 +1,374 @@
+"""Results generation for docs/results.md: MORNING variants against RAND and COSINE, several seeds.
+
+``brandmatch results --data data/mir-public [--synthetic data/synthetic] --out docs/results.md``
+
+Every learned variant is fitted on the train split with the validation grid for model selection
+(never the test grid), once per seed; the test grid is only scored. Each (dataset, variant, seed)
+run is cached as JSON under ``--cache`` (keyed by its parameters), so an interrupted or extended
+run only computes what is missing. The table shows the mean over seeds and the half-width of a
+95% Student-t interval over seeds (seed-to-seed variation of training, not brand sampling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from brandmatch.data.store import Dataset, load_dataset
+from brandmatch.errors import ModelUnavailable
+
+METRIC_COLUMNS = ("AUC", "cAUC", "R@10", "R@50", "MRR", "MAP", "MedR")
+
+#: The paper's Table III / IV rows (MORNING, TMM 2022), for reference beside ours.
+PAPER_ROWS: dict[str, dict[str, float]] = {
+    "MOR. (paper, full data)": {"AUC": 0.884, "cAUC": 0.727, "R@10": 0.213, "R@50": 0.551, "MRR": 0.565,
+                                "MAP": 0.238, "MedR": 2},
+    "MOR. c-only (paper)": {"AUC": 0.861, "cAUC": 0.699, "R@10": 0.158, "R@50": 0.472, "MRR": 0.391,
+                            "MAP": 0.173, "MedR": 3},
+    "MOR. att-only (paper)": {"AUC": 0.805, "cAUC": 0.682, "R@10": 0.164, "R@50": 0.410, "MRR": 0.364,
+                              "MAP": 0.156, "MedR": 4},
+    "MOR. c+att (paper)": {"AUC": 0.882, "cAUC": 0.715, "R@10": 0.205, "R@50": 0.540, "MRR": 0.559,
+                           "MAP": 0.234, "MedR": 2},
+}
+
+#: shared settings of the "learn on top of COSINE" variants (documented improvements, not the paper)
+_LITE: dict[str, Any] = {"cosine_residual": True, "init_range": 0.0, "input_norm": "standard", "l1": 0.0,
+                         "margins": [0.5, 0.5, 0.5], "lr": 0.002, "epochs": 30, "patience": 5}
+
+#: Variants on the real public data: (model name, params, description). Seeds are added per run.
+REAL_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "RAND": ("rand", {}, "seeded random scores"),
+    "COSINE": ("cosine", {}, "training-free sum of per-view cosine (text + attributes)"),
+    "MORNING weighted-cosine": (
+        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal"},
+        "improvement: MORNING's score/loss/trainer with each view's tower replaced by a learned "
+        "per-dimension weighting of the cosine of the raw features (starts at COSINE)"),
+    "MORNING weighted-cosine +hard": (
+        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "negatives": "category"},
+        "as weighted-cosine, half of the negatives from the brand's category (training categories)"),
+    "MORNING residual-towers": (
+        "morning", {**_LITE, "frozen_views": "att", "cosine_weights": "diagonal", "fixed_cosine_views": "att",
+                    "text_layers": [64, 64], "d_a": 64, "weight_decay": 1e-4, "lr": 0.001},
+        "improvement attempt: weighted cosine + a small learned content tower (residual on cosine)"),
+    "MORNING paper": ("morning", {"patience": 10}, "faithful to sec. IV / V-A (usable: c on text only, att)"),
+    "MORNING code": ("morning", {"variant": "code", "patience": 10}, "the authors' reference-code choices"),
+    "MORNING paper +std-inputs -L1": ("morning", {"patience": 10, "input_norm": "standard", "l1": 0.0, "epochs": 30},
+                                  "diagnostic: paper model with standardised inputs and without the L1 term, <= 30 epochs"),
+    "MORNING paper +std-inputs -L1 100ep": ("morning", {"patience": 10, "input_norm": "standard", "l1": 0.0},
+                                            "as the row above with the paper's 100 epochs at most"),
+    "MORNING paper c-only": ("morning", {"views": "c", "patience": 10}, "Table IV ablation, content view only"),
+    "MORNING paper att-only": ("morning", {"views": "att", "patience": 10}, "Table IV ablation, attribute view only"),
+}
+
+#: Table IV analogues on the synthetic paper world (all five feature views present).
+SYNTHETIC_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "RAND": ("rand", {}, "seeded random scores"),
+    "COSINE": ("cosine", {}, "training-free sum of per-view cosine"),
+    **{f"MORNING {v}": ("morning", {"views": views}, f"views {views}") for v, views in (
+        ("c-only", "c"), ("au-only", "au"), ("att-only", "att"), ("c+au", "c,au"), ("c+att", "c,att"),
+        ("au+att", "au,att"), ("full", "c,au,att"))},
+    **{f"MORNING weighted-cosine {v}": ("morning", {**_LITE, "views": views, "frozen_views": views,
+                                                    "cosine_weights": "diagonal"}, f"weighted cosine, views {views}")
+       for v, views in (("c-only", "c"), ("au-only", "au"), ("att-only", "att"), ("full", "c,au,att"))},
+}
+
+TRAINING_FREE = {"rand", "cosine", "miv"}
+
+
+def _key(model: str, params: dict[str, Any]) -> str:
+    blob = json.dumps({"model": model, "params": params}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def run_one(dataset: Dataset, model: str, params: dict[str, Any], *, grid: str = "test") -> dict[str, Any]:
+    """Fit on the train split (validation grid for selection), evaluate ``grid``: a JSON-able record."""
+    from brandmatch.evaluation.runner import evaluate_model, fit_on_dataset
+    from brandmatch.models.base import create
+
+    t0 = time.perf_counter()
+    m = create(model, **params)
+    opts = getattr(m, "training_options", None)
+    if opts is not None:
+        opts.progress = False
+    try:
+        fit_on_dataset(m, dataset)
+    except ModelUnavailable as exc:
+        return {"available": False, "reason": str(exc)}
+    ev = evaluate_model(m, dataset, grid, n_bootstrap=0)
+    record: dict[str, Any] = {
+        "available": True,
+        "metrics": {k: float(v) for k, v in ev.metrics.items()},
+        "per_category": {c: {k: float(v) for k, v in d.items()} for c, d in ev.per_category.items()},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if hasattr(m, "best_epoch_"):
+        record["best_epoch"] = m.best_epoch_
+        record["epochs_run"] = len(m.history_)
+        if m.best_epoch_:
+            record["valid"] = m.history_[m.best_epoch_ - 1].get("valid")
+        record["layout"] = {v: list(i) for v, i in m.layout_.items()}
+    return record
+
+
+def run_variants(dataset: Dataset, variants: dict[str, tuple[str, dict[str, Any], str]], seeds: int,
+                 cache: Path | None, log=print) -> dict[str, list[dict[str, Any]]]:
+    """Every variant x seed (training-free deterministic models: once), cached per run."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, (model, params, _) in variants.items():
+        runs = []
+        n_seeds = 1 if model in ("cosine", "miv") else seeds
+        for seed in range(n_seeds):
+            p = dict(params)
+            if model not in ("cosine", "miv"):
+                p["seed"] = seed
+            path = cache / _slug(dataset.name) / _slug(name) / f"{_key(model, p)}.json" if cache else None
+            if path is not None and path.exists():
+                rec = json.loads(path.read_text())
+            else:
+                log(f"[results] {dataset.name}: {name} seed {seed} ...")
+                rec = run_one(dataset, model, p)
+                rec["params"] = p
+                if path is not None:
+                    _write_json(path, rec)
+                log(f"[results]   done in {rec.get('seconds', 0)}s: "
+                    + (", ".join(f"{k} {rec['metrics'][k]:.3f}" for k in ("AUC", "R@50", "MAP"))
+                       if rec.get("available") else rec.get("reason", "n/a")))
+            runs.append(rec)
+        out[name] = runs
+    return out
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% Student-t interval (0 for a single value)."""
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    if len(v) == 1:
+        return float(v[0]), 0.0
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean()), float(half)
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]], key: str = "all") -> dict[str, dict[str, tuple[float, float]] | None]:
+    table: dict[str, dict[str, tuple[float, float]] | None] = {}
+    for name, recs in runs.items():
+        if not recs or not all(r.get("available") for r in recs):
+            table[name] = None
+            continue
+        if key == "all":
+            vals = [r["metrics"] for r in recs]
+        else:
+            vals = [r["per_category"][key] for r in recs if key in r["per_category"]]
+        table[name] = {m: mean_ci([v[m] for v in vals]) for m in METRIC_COLUMNS}
+    return table
+
+
+def _fmt(m: str, mean: float, half: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    if m == "MedR":
+        return f"{mean:.1f}" + (f" ± {half:.1f}" if half else "")
+    return f"{mean:.3f}" + (f" ± {half:.3f}" if half else "")
+
+
+def markdown_table(summary: dict[str, dict[str, tuple[float, float]] | None],
+                   reference: dict[str, dict[str, float]] | None = None, n_seeds: dict[str, int] | None = None) -> str:
+    head = "| model | seeds | " + " | ".join(METRIC_COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(METRIC_COLUMNS) + 2)]
+    for name, row in summary.items():
+        seeds = str((n_seeds or {}).get(name, ""))
+        if row is None:
+            lines.append(f"| {name} | {seeds} | " + " | ".join("n/a" for _ in METRIC_COLUMNS) + " |")
+        else:
+            lines.append(f"| {name} | {seeds} | " + " | ".join(_fmt(m, *row[m]) for m in METRIC_COLUMNS) + " |")
+    for name, row in (reference or {}).items():
+        lines.append(f"| *{name}* | – | " + " | ".join(
+            (f"{row[m]:.0f}" if m == "MedR" else f"{row[m]:.3f}") for m in METRIC_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def _better(m: str, a: float, b: float) -> bool:
+    return a < b if m == "MedR" else a > b
+
+
+def real_verdict(summary: dict[str, Any]) -> str:
+    """Floor (beat COSINE on AUC, R@50, MAP) and target (the paper's row) for the best variant."""
+    cos = summary.get("COSINE")
+    learned = {k: v for k, v in summary.items() if k.startswith("MORNING") and v is not None}
+    if cos is None or not learned:
+        return "Floor/target: not computable (COSINE or every MORNING variant missing)."
+    best = max(learned, key=lambda k: learned[k]["MAP"][0])
+    row = learned[best]
+    floor = all(row[m][0] > cos[m][0] for m in ("AUC", "R@50", "MAP"))
+    paper = PAPER_ROWS["MOR. (paper, full data)"]
+    reached = [m for m in METRIC_COLUMNS if not _better(m, paper[m], row[m][0])]
+    lines = [f"Best MORNING variant by mean test MAP: **{best}**.",
+             f"- Floor (beat COSINE on AUC, R@50 and MAP, means over seeds): **{'met' if floor else 'NOT met'}** "
+             f"(AUC {row['AUC'][0]:.3f} vs {cos['AUC'][0]:.3f}, R@50 {row['R@50'][0]:.3f} vs {cos['R@50'][0]:.3f}, "
+             f"MAP {row['MAP'][0]:.3f} vs {cos['MAP'][0]:.3f}).",
+             f"- Target (the paper's MORNING row): reached on {', '.join(reached) if reached else 'no metric'}"
+             f"{'' if len(reached) == len(METRIC_COLUMNS) else '; not on ' + ', '.join(m for m in METRIC_COLUMNS if m not in reached)}."]
+    faithful = {k: v for k, v in learned.items() if k in ("MORNING paper", "MORNING code")}
+    for k, v in faithful.items():
+        beats = [m for m in ("AUC", "R@50", "MAP") if v[m][0] > cos[m][0]]
+        lines.append(f"- {k}: beats COSINE on {', '.join(beats) if beats else 'none of AUC, R@50, MAP'}.")
+    return "\n".join(lines)
+
+
+def synthetic_verdict(summary: dict[str, Any]) -> str:
+    full = summary.get("MORNING full")
+    if full is None:
+        return "The full model is n/a on this world."
+    others = {k: v for k, v in summary.items() if k not in ("MORNING full", "RAND") and v is not None}
+    lines = []
+    for m in ("AUC", "MAP", "R@50"):
+        losers = [k for k, v in others.items() if not _better(m, full[m][0], v[m][0])]
+        lines.append(f"- {m}: full model {'beats every ablation and COSINE' if not losers else 'does NOT beat ' + ', '.join(losers)}"
+                     f" ({full[m][0]:.3f}).")
+    return "\n".join(lines)
+
+
+def variant_notes(variants: dict[str, tuple[str, dict[str, Any], str]]) -> str:
+    lines = ["| variant | model | description | non-default parameters |", "|---|---|---|---|"]
+    for name, (model, params, desc) in variants.items():
+        lines.append(f"| {name} | {model} | {desc} | `{json.dumps(params, sort_keys=True)}` |")
+    return "\n".join(lines)
+
+
+def _train_stats(runs: dict[str, list[dict[str, Any]]]) -> str:
+    lines = ["| variant | selected epochs (per seed) | validation MAP at the selected epoch | seconds per run |",
+             "|---|---|---|---|"]
+    for name, recs in runs.items():
+        if recs and recs[0].get("available") and "best_epoch" in recs[0]:
+            eps = ", ".join(f"{r.get('best_epoch')}/{r.get('epochs_run')}" for r in recs)
+            vmap = ", ".join(f"{(r.get('valid') or {}).get('MAP', float('nan')):.3f}" for r in recs)
+            secs = ", ".join(f"{r.get('seconds', 0):.0f}" for r in recs)
+            lines.append(f"| {name} | {eps} | {vmap} | {secs} |")
+    return "\n".join(lines)
+
+
+HEADER = """# Results
+
+Generated by `brandmatch results` (src/brandmatch/evaluation/experiments.py); do not edit by hand:
+re-run the command. Each learned variant is trained on the training brands with the validation
+brands (carved out of the 286 official training brands, category-stratified) for model selection
+and early stopping; the test grid is only scored. Cells: mean ± half-width of the 95% Student-t
+interval over training seeds (RAND over seeds too; COSINE is deterministic). Metrics follow the
+reference scripts (pessimistic ties; see src/brandmatch/evaluation/metrics.py). Rows in italics
+are the paper's, for reference (its data had influencer images and audiences; ours does not).
+"""
+
+
+REAL_NOTES = """### Reading the table
+
+- The CIs are over training seeds only (the test brands are fixed); a bootstrap over the 74 test
+  brands (`brandmatch evaluate --bootstrap 1000`) gives COSINE the 95% intervals AUC
+  [0.807, 0.860], R@50 [0.367, 0.484], MAP [0.129, 0.195], so differences of a few thousandths
+  between COSINE and the weighted-cosine variants are not significant, even where they are
+  consistent over seeds.
+- The faithful model (and the reference-code variant) learns a score that ranks new brands' partners
+  far worse than training-free COSINE. Two properties of the paper's defaults hurt here
+  (docs/morning.md): (1) the L1 term
+  lambda * sum|w| (lambda = 0.001 over ~1 M weights here, ~5 M in the full model) has a gradient of
+  0.001 per weight, as large as or larger than the ranking losses' gradients, so Adam pulls every
+  weight towards zero; (2) the inputs are probability vectors (19 LDA topics, entries ~0.05; on the
+  synthetic world 1,365 visual classes, entries ~0.001) while every parameter, biases included,
+  starts in U(-0.1, 0.1), so at initialisation the towers' outputs are dominated by their biases.
+  The diagnostic rows "+std-inputs -L1" remove both (z-scored inputs, no L1; everything else as
+  the paper): much better than the faithful rows, still below COSINE. We did not separate the two
+  effects on the real data (on the synthetic world the L1 term alone kills the content towers).
+- Adding capacity on top of the raw similarity (towers as a residual, a full bilinear form) raised
+  validation metrics and test AUC slightly in our tuning runs but lowered test MAP; the learned
+  per-dimension weighting of the cosine is the only change that did not hurt.
+"""
+
+SYNTHETIC_NOTES = """### Reading the synthetic table (is the generator or the model wrong?)
+
+- The learned rows use reduced towers, standardised inputs, no L1 and at most 10 epochs (the override
+  line above; CPU budget): with the paper's L1 the content towers collapse on this world (a
+  content-only run with standardised inputs kept its loss at exactly 4 + 2 ln 2: every score ~0).
+- Model side: towers learned from ~2,700 pairs do not recover the similarity that raw cosine gives
+  for free (learned content-only AUC ~0.92 vs COSINE 0.95); the generator's latent score is a
+  weighted sum of cosines between latent mixtures that the observed features render with noise, so
+  per-view cosine of the observed features is already close to the latent ranking.
+- Generator/featurizer side: the attribute view carries almost no signal on this world (COSINE on
+  `attributes` alone: AUC 0.53; learned att-only 0.56; the paper's att-only: 0.805), and the audience
+  view is correlated with content, so extra views have little to add: the learned full model is not
+  better than c+au or c-only. With good per-view scores the multi-view sum does work: the
+  weighted-cosine full model beats each of its single views (AUC 0.950 vs 0.941 / 0.909 / 0.527,
+  MAP 0.343 vs 0.329 / 0.259 / 0.024), but not plain COSINE, the same sum with weight 1 per view.
+- So both: the attribute signal of the world (or its extraction into the `attributes` view) is too
+  weak to reproduce Table IV, and the paper's towers learned from scratch lose to the raw similarity.
+"""
+
+
+def run_results(data: str | os.PathLike | Dataset, out: str | os.PathLike, *, synthetic: str | os.PathLike | None = None,
+                seeds: int = 3, variants: Sequence[str] | None = None, cache: str | os.PathLike | None = None,
+                log=None, synthetic_params: dict[str, Any] | None = None, synthetic_seeds: int | None = None) -> str:
+    """Run (or read from the cache) every variant, write the markdown to ``out``, return it."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    cache = Path(cache) if cache is not None else None
+    ds = data if isinstance(data, Dataset) else load_dataset(data)
+    chosen = {k: v for k, v in REAL_VARIANTS.items() if variants is None or k in variants}
+    runs = run_variants(ds, chosen, seeds, cache, log)
+    summary = summarise(runs)
+    n_seeds = {k: len(v) for k, v in runs.items()}
+    cmd = f"brandmatch results --data {data if not isinstance(data, Dataset) else ds.path} --seeds {seeds}"
+    if synthetic is not None:
+        cmd += f" --synthetic {synthetic if not isinstance(synthetic, Dataset) else synthetic.path}"
+        if synthetic_seeds:
+            cmd += f" --synthetic-seeds {synthetic_seeds}"
+        if synthetic_params:
+            cmd += f" --synthetic-params '{json.dumps(synthetic_params, sort_keys=True)}'"
+    parts = [HEADER, f"Command: `{cmd} --out {out}`\n", f"## Real public data: {ds.name}, official test grid\n",
+             "Views available: content text (19-d LDA) and attributes (128-d node2vec) for every account; "
+             "content visual for brands only (so content runs on text alone), no audience view.\n",
+             markdown_table(summary, PAPER_ROWS, n_seeds), "", real_verdict(summary), "",
+             REAL_NOTES, "### Variants\n", variant_notes(chosen), "", "### Training\n", _train_stats(runs), ""]
+    if synthetic is not None:
+        sds = synthetic if isinstance(synthetic, Dataset) else load_dataset(synthetic)
+        schosen = {k: v for k, v in SYNTHETIC_VARIANTS.items() if variants is None or k in variants or k in ("RAND", "COSINE")}
+        if synthetic_params:
+            schosen = {k: (m, {**p, **synthetic_params} if m == "morning" else p, d) for k, (m, p, d) in schosen.items()}
+        sruns = run_variants(sds, schosen, synthetic_seeds or seeds, cache, log)
+        ssum = summarise(sruns)
+        meta = sds.metadata or {}
+        world = (f"preset {meta.get('preset')!r}, seed {meta.get('seed')}, generator version "
+                 f"{meta.get('generator_version')}; knobs: `{json.dumps(meta.get('config', {}), sort_keys=True)}`")
+        parts += [f"## Synthetic paper world: {sds.name} (Table III/IV analogues)\n",
+                  f"World: {world}. Features: `brandmatch featurize` (all five views).\n",
+                  markdown_table(ssum, None, {k: len(v) for k, v in sruns.items()}), "",
+                  synthetic_verdict(ssum), "",
+                  f"MORNING parameters overridden for this world: `{json.dumps(synthetic_params or {}, sort_keys=True)}`"
+                  f" (empty: the paper's defaults).", ""]
+        if ssum.get("MORNING full") is not None:
+            cats = [c for c in sruns["MORNING full"][0]["per_category"]]
+            per = {c: summarise({"x": sruns["MORNING full"]}, c)["x"] for c in cats}
+            parts += ["### Per category, full model (Table V analogue)\n", markdown_table(per), ""]
+        parts += [SYNTHETIC_NOTES, "### Training\n", _train_stats(sruns), ""]
+    text = "\n".join(parts)
+    from brandmatch.cli import write_text_atomic
+
+    write_text_atomic(out, text)
+    return text

@@ -1,0 +1,94 @@
+"""The shared trainer: selection on the validation function only, checkpoints and resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from brandmatch.data.schema import CooperationSet
+from brandmatch.training.checkpoint import latest_checkpoint, load_checkpoint
+from brandmatch.training.samplers import UniformNegativeSampler
+from brandmatch.training.trainer import Trainer, TrainConfig, TrainingOptions
+
+
+def _problem(seed=0):
+    torch.manual_seed(seed)
+    brands = [f"b{i}" for i in range(4)]
+    infs = [f"m{j}" for j in range(12)]
+    pairs = [(b, m) for i, b in enumerate(brands) for j, m in enumerate(infs) if j % 4 == i]
+    co = CooperationSet(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
+    sampler = UniformNegativeSampler(co, infs)
+    module = torch.nn.Embedding(len(sampler.brands) + len(sampler.influencers), 4)
+    nb = len(sampler.brands)
+
+    def loss(batch):
+        eb = module(torch.from_numpy(batch.brands))
+        ep = module(torch.from_numpy(batch.positives + nb))
+        en = module(torch.from_numpy(batch.negatives + nb))
+        return torch.clamp((eb * en).sum(-1) - (eb * ep).sum(-1) + 1, min=0).mean()
+
+    return module, sampler, loss
+
+
+def test_selection_takes_the_best_validation_epoch():
+    module, sampler, loss = _problem()
+    fake = iter([0.1, 0.5, 0.3, 0.2])
+    snapshots = []
+
+    def validate():
+        snapshots.append({k: v.clone() for k, v in module.state_dict().items()})
+        return {"MAP": next(fake)}
+
+    res = Trainer(TrainConfig(epochs=4, batch_size=4, patience=None), TrainingOptions(progress=False)).fit(
+        module, sampler, loss, validate)
+    assert res.best_epoch == 2 and res.best_metric == 0.5
+    assert torch.equal(module.weight, snapshots[1]["weight"])
+
+
+def test_early_stopping_and_lower_is_better():
+    module, sampler, loss = _problem()
+    values = iter([5.0, 3.0, 4.0, 6.0, 7.0, 1.0])
+    res = Trainer(TrainConfig(epochs=6, batch_size=4, patience=2, select_metric="MedR"),
+                  TrainingOptions(progress=False)).fit(module, sampler, loss, lambda: {"MedR": next(values)})
+    assert res.best_epoch == 2 and res.stopped_early and res.epochs_run == 4
+
+
+def test_without_validation_keeps_last_epoch():
+    module, sampler, loss = _problem()
+    res = Trainer(TrainConfig(epochs=3, batch_size=4), TrainingOptions(progress=False)).fit(module, sampler, loss)
+    assert res.best_epoch is None and res.epochs_run == 3
+
+
+def test_checkpoints_are_complete_and_resume_is_exact(tmp_path):
+    cfg = TrainConfig(epochs=5, batch_size=4, patience=None)
+    m1, s1, l1 = _problem()
+    Trainer(cfg, TrainingOptions(progress=False)).fit(m1, s1, l1, lambda: {"MAP": float(m1.weight.sum())})
+
+    m2, s2, l2 = _problem()
+
+    class Kill(Exception):
+        pass
+
+    def cb(rec):
+        if rec["epoch"] == 3:
+            raise Kill
+
+    with pytest.raises(Kill):
+        Trainer(cfg, TrainingOptions(checkpoint_dir=tmp_path, progress=False, callbacks=[cb])).fit(
+            m2, s2, l2, lambda: {"MAP": float(m2.weight.sum())})
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt is not None and ckpt.name == "epoch-0003"
+    tensors, meta = load_checkpoint(ckpt)
+    assert meta["epoch"] == 3 and "rng.torch" in tensors
+    assert len(list(tmp_path.glob("epoch-*"))) <= 2
+    m3, s3, l3 = _problem(seed=123)  # different init: resume must overwrite it
+    Trainer(cfg, TrainingOptions(checkpoint_dir=tmp_path, resume=True, progress=False)).fit(
+        m3, s3, l3, lambda: {"MAP": float(m3.weight.sum())})
+    assert torch.equal(m1.weight, m3.weight)
+
+
+def test_interrupted_write_leaves_previous_checkpoint(tmp_path):
+    from brandmatch.training.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path, 1, {"a": torch.zeros(2)}, {"epoch": 1})
+    (tmp_path / ".epoch-0002.tmp-x").mkdir()  # a crashed write: never a final name
+    assert latest_checkpoint(tmp_path).name == "epoch-0001"
