@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from brandmatch import __version__
 from brandmatch.errors import BrandmatchError
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[3] / ".." / "shared"
+DEFAULT_SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # <repo>/../shared
 
 
 def shared_dir() -> Path:
@@ -218,31 +218,218 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- generate
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate a synthetic Instagram world (docs/synthetic-world.md)")
+    p.add_argument("--preset", default="paper", help="paper (published statistics, default) or small")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--out", type=Path, required=True, help="dataset directory to create")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--influencers", type=int, default=None, help="number of micro-influencers")
+    p.add_argument("--posts-per-account", type=int, default=None, help="posts per brand / influencer")
+    p.add_argument("--audience-size", type=int, default=None, help="active audience members per account")
+    p.add_argument("--audience-posts", type=int, default=None, help="posts per audience member")
+    p.add_argument("--brands-per-category", type=int, default=None, help="brands in each of the 12 categories")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--simple-features", action="store_true",
+                   help="also store the five standard views from brandmatch.features.simple (COSINE-ready)")
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from brandmatch.data.synthetic import generate_to
+
+    stats = generate_to(
+        args.out, args.preset, args.seed, overwrite=args.force, progress=not args.no_progress,
+        influencers=args.influencers, posts_per_account=args.posts_per_account,
+        audience_size=args.audience_size, audience_posts=args.audience_posts,
+        brands_per_category=args.brands_per_category,
+    )
+    if args.simple_features:
+        from brandmatch.data.store import load_dataset
+        from brandmatch.features.simple import simple_features
+        from brandmatch.features.store import write_view
+
+        feats = simple_features(load_dataset(args.out))
+        for name in feats.names():
+            write_view(args.out / "features", feats[name])
+    ppb = stats["partners_per_brand"]
+    print(f"wrote {args.out}: {stats['brands']} brands, {stats['influencers']:,} influencers, "
+          f"{stats['cooperations']:,} cooperations (per brand mean {ppb['mean']:.1f}, "
+          f"min {ppb['min']}, max {ppb['max']}), multi-brand share {stats['multi_brand_share']:.1%}")
+    for g, d in stats["grids"].items():
+        print(f"grid {g}: {d['brands']} brands x {d['candidates']} candidates, {d['positives']} positives")
+    return 0
+
+
 # ---------------------------------------------------------------- demo
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: build the default data, evaluate the models, print tables")
-    p.add_argument("--data", choices=["mir"], default="mir",
-                   help="mir: the real public release in ../shared (default)")
+    p.add_argument("--data", choices=["synthetic", "mir"], default="synthetic",
+                   help="synthetic: generate and featurize the paper-size synthetic world (default); "
+                        "mir: the real public release in ../shared")
+    p.add_argument("--models", default=None,
+                   help="comma-separated models (default: rand,miv,cosine,oracle,morning on synthetic; "
+                        "rand,miv,cosine,morning on mir)")
     p.add_argument("--workdir", type=Path, default=Path("data"), help="where datasets are built")
     p.add_argument("--out", type=Path, default=Path("reports"), help="report directory")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic world")
+
+
+DEMO_MODELS = {"synthetic": "rand,miv,cosine,oracle,morning", "mir": "rand,miv,cosine,morning"}
+
+
+def _demo_dataset(args: argparse.Namespace):
+    """Build (or reuse) the demo dataset: the synthetic paper world featurized, or the real import."""
+    from brandmatch.data.store import load_dataset
+
+    if args.data == "mir":
+        from brandmatch.data.mir_public import import_mir_to
+
+        target = args.workdir / "mir-public"
+        if (target / "manifest.json").exists():
+            print(f"using {target} (delete it to re-import)", file=sys.stderr)
+            return load_dataset(target)
+        return import_mir_to(shared_dir() / "datasets" / "mir-public", target, overwrite=True)
+
+    from brandmatch.data.synthetic import generate_to
+    from brandmatch.features.pipeline import FeaturizeOptions, featurize
+
+    target = args.workdir / f"synthetic-paper-seed{args.seed}"
+    if (target / "manifest.json").exists():
+        print(f"using {target} (delete it to regenerate)", file=sys.stderr)
+    else:
+        print(f"generating the synthetic paper world into {target} ...", file=sys.stderr)
+        generate_to(target, "paper", args.seed, overwrite=True, progress=True)
+    ds = load_dataset(target)
+    print("featurizing (cached stages are skipped) ...", file=sys.stderr)
+    featurize(ds, None, FeaturizeOptions(with_=(), seed=args.seed, shared=shared_dir()),
+              log=lambda line: print("  " + line, file=sys.stderr))
+    return load_dataset(target)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from brandmatch.data.mir_public import import_mir_to
-    from brandmatch.data.store import load_dataset
     from brandmatch.evaluation.report import run_report
 
-    target = args.workdir / "mir-public"
-    if (target / "manifest.json").exists():
-        ds = load_dataset(target)
-        print(f"using {target} (delete it to re-import)", file=sys.stderr)
-    else:
-        ds = import_mir_to(shared_dir() / "datasets" / "mir-public", target, overwrite=True)
-    text, written = run_report(ds, ["rand", "miv", "cosine"], args.out, grid="test")
+    ds = _demo_dataset(args)
+    names = [m.strip() for m in (args.models or DEMO_MODELS[args.data]).split(",") if m.strip()]
+    text, written = run_report(ds, names, args.out, grid="test")
     print(text)
     print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+# ---------------------------------------------------------------- featurize
+
+
+def _add_featurize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("featurize", help="compute the feature views of a dataset (cached, resumable)")
+    p.add_argument("data", type=Path, help="dataset directory")
+    p.add_argument("--out", type=Path, default=None, help="feature directory (default: DATA/features)")
+    p.add_argument("--with", dest="with_", default="w2v,effnet",
+                   help="optional stages, comma-separated: minilm, w2v, effnet (default: w2v,effnet)")
+    p.add_argument("--topics", default="auto", help="number of LDA topics, or 'auto' to select (default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="recompute every stage, ignoring cached views")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+
+
+def _run_featurize(args: argparse.Namespace) -> int:
+    import time as _time
+
+    from brandmatch.data.store import load_dataset
+    from brandmatch.features.pipeline import FeaturizeOptions, featurize
+    from brandmatch.features.store import FeatureSet
+
+    if args.topics == "auto":
+        topics = None
+    else:
+        try:
+            topics = int(args.topics)
+        except ValueError:
+            raise BrandmatchError(f"--topics {args.topics!r}: expected 'auto' or a number") from None
+        if topics < 2:
+            raise BrandmatchError(f"--topics {topics}: need at least 2 topics")
+    with_ = tuple(w.strip() for w in args.with_.split(",") if w.strip())
+    ds = load_dataset(args.data)
+    opts = FeaturizeOptions(with_=with_, topics=topics, seed=args.seed, force=args.force,
+                            progress=not args.no_progress, shared=shared_dir())
+    t0 = _time.perf_counter()
+    print(f"{'stage':<16} {'status':<9} {'time':>9}  views")
+    reports = featurize(ds, args.out, opts, log=print)
+    out = args.out or (Path(args.data) / "features")
+    print(f"total {_time.perf_counter() - t0:.1f}s; features in {out}")
+    fs = FeatureSet.load(out) if (Path(out) / "manifest.json").exists() else FeatureSet()
+    for name in fs.names():
+        v = fs[name]
+        print(f"  {name:<26} {len(v.ids):>8} x {v.dim:<5} present for {int(v.mask.sum()):,}")
+    del reports
+    return 0
+
+
+# ---------------------------------------------------------------- train / results (MORNING issue)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on the train split (validation grid for selection) and save it")
+    p.add_argument("--model", required=True, help="registered model name (see `brandmatch models`)")
+    p.add_argument("--data", type=Path, required=True, help="dataset directory")
+    p.add_argument("--out", type=Path, required=True, help="model directory (checkpoints in OUT/checkpoints/)")
+    p.add_argument("--views", default=None, help="views of MORNING-like models, e.g. c,au,att")
+    p.add_argument("--seed", type=int, default=None, help="training seed")
+    p.add_argument("--epochs", type=int, default=None, help="maximum number of epochs")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model hyper-parameter")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all usable cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from brandmatch.data.store import load_dataset
+    from brandmatch.training.trainer import train_to_directory
+
+    params = _parse_params(args.param)
+    for key in ("views", "seed", "epochs"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    ds = load_dataset(args.data)
+    model = train_to_directory(args.model, ds, args.out, params, resume=args.resume,
+                               progress=not args.no_progress, threads=args.threads)
+    best = getattr(model, "best_epoch_", None)
+    print(f"trained {model.name} on {ds.name}" + (f" (selected epoch {best} on the validation grid)" if best else "")
+          + f"; saved to {args.out}")
+    return 0
+
+
+def _add_results(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("results", help="regenerate docs/results.md (MORNING variants vs baselines, 3 seeds)")
+    p.add_argument("--data", type=Path, required=True, help="the imported public dataset (brandmatch import-mir)")
+    p.add_argument("--synthetic", type=Path, default=None, help="optional featurized synthetic paper world")
+    p.add_argument("--out", type=Path, default=Path("docs/results.md"))
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+    p.add_argument("--cache", type=Path, default=Path("reports/results-cache"),
+                   help="per-run results are cached here (a re-run only computes what is missing)")
+    p.add_argument("--synthetic-params", default=None, metavar="JSON",
+                   help="MORNING parameter overrides for the synthetic world (e.g. smaller towers)")
+    p.add_argument("--synthetic-seeds", type=int, default=None, help="seeds on the synthetic world (default: --seeds)")
+
+
+def _run_results(args: argparse.Namespace) -> int:
+    from brandmatch.evaluation.experiments import run_results
+
+    variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    try:
+        sparams = json.loads(args.synthetic_params) if args.synthetic_params else None
+    except json.JSONDecodeError as exc:
+        raise BrandmatchError(f"--synthetic-params: invalid JSON ({exc})") from None
+    text = run_results(args.data, args.out, synthetic=args.synthetic, seeds=args.seeds, variants=variants,
+                       cache=args.cache, synthetic_params=sparams, synthetic_seeds=args.synthetic_seeds)
+    print(text)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -254,6 +441,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable
     "evaluate": (_add_evaluate, _run_evaluate),
     "report": (_add_report, _run_report),
     "demo": (_add_demo, _run_demo),
+    "generate": (_add_generate, _run_generate),
+    "featurize": (_add_featurize, _run_featurize),
+    "train": (_add_train, _run_train),
+    "results": (_add_results, _run_results),
 }
 
 
