@@ -94,3 +94,16 @@ def test_failed_evaluate_leaves_no_json(tiny_dir, tmp_path):
     out = tmp_path / "never.json"
     assert main(["evaluate", "--model", "cosine", "--data", str(tiny_dir), "--grid", "nogrid", "--json", str(out)]) == 2
     assert not out.exists()
+
+
+def test_demo_on_the_real_release_prints_the_reference_figures(mir_public_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BRANDMATCH_SHARED", str(mir_public_dir.parents[1]))
+    assert main(["demo", "--data", "mir", "--workdir", str(tmp_path / "data"), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "74 test brands x 797 candidates, 824 positives" in out
+    # COSINE over the public LDA text + attribute vectors: the independently computed sanity values.
+    cosine = next(line for line in out.splitlines() if line.startswith("| COSINE "))
+    cells = [c.strip() for c in cosine.strip("|").split("|")]
+    assert cells[1] == "0.835" and cells[4] == "0.427" and cells[6] == "0.162" and cells[7] == "5"
+    assert "MIV: n/a" in out
+    assert (tmp_path / "r" / "mir-public" / "results.json").exists()
