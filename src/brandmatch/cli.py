@@ -11,11 +11,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from brandmatch import __version__
+from brandmatch.atomic import write_json_atomic
 from brandmatch.errors import BrandmatchError
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # <repo>/../shared
@@ -24,34 +24,6 @@ DEFAULT_SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # <repo>
 def shared_dir() -> Path:
     """The shared folder beside the repository (override with BRANDMATCH_SHARED)."""
     return Path(os.environ.get("BRANDMATCH_SHARED", DEFAULT_SHARED)).resolve()
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON to a temp file in the same directory, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _parse_params(items: Sequence[str] | None) -> dict[str, Any]:

@@ -68,7 +68,6 @@ unreadable or malformed file, a shape mismatch, a disagreement between files) ra
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
@@ -91,6 +90,7 @@ from brandmatch.data.schema import (
 )
 from brandmatch.data.splits import VALIDATION_FRACTION, carve_validation, partner_grid, splits_frame
 from brandmatch.data.store import Dataset, write_dataset
+from brandmatch.atomic import sha256_file
 from brandmatch.errors import DatasetError, where
 from brandmatch.features.store import FeatureSet, FeatureView
 
@@ -151,14 +151,6 @@ FILES: dict[str, str] = {
 
 
 # --------------------------------------------------------------------------- file readers
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -328,7 +320,7 @@ def _load_files(src: Path, progress: bool) -> tuple[dict[str, Any], dict[str, st
     for key, rel in bar:
         path = src / rel
         bar.set_postfix_str(path.name, refresh=False)
-        hashes[rel] = _sha256(path)
+        hashes[rel] = sha256_file(path)
         data[key] = _read(path, hashes[rel])
     return data, hashes
 

@@ -16,7 +16,6 @@ ships precomputed features write them through it.)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -40,6 +39,7 @@ from brandmatch.data.schema import (
     ordered_unique,
     validate_tables,
 )
+from brandmatch.atomic import replace_dir, sha256_file
 from brandmatch.errors import DatasetError
 from brandmatch.features.store import FeatureSet
 
@@ -162,14 +162,6 @@ class Dataset:
 # ---------------------------------------------------------------------- IO
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _arrow_table(name: str, frame: pd.DataFrame) -> pa.Table:
     fields = []
     for col in TABLES[name].columns:
@@ -242,20 +234,14 @@ def write_dataset(
             manifest["tables"][name] = {
                 "file": fpath.name,
                 "rows": int(len(frame)),
-                "sha256": _sha256(fpath),
+                "sha256": sha256_file(fpath),
             }
         if feats is not None and feats.names():
             feats.save(tmp / FEATURES_DIR)
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2, sort_keys=True)
             f.write("\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -301,7 +287,7 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True) -> Dataset:
         fpath = path / entry["file"]
         if not fpath.exists():
             raise DatasetError(f"{fpath}: missing table file")
-        if verify and _sha256(fpath) != entry["sha256"]:
+        if verify and sha256_file(fpath) != entry["sha256"]:
             raise DatasetError(f"{fpath}: checksum does not match the manifest (file changed or truncated)")
         frame = read_table(fpath, name)
         if len(frame) != entry["rows"]:
@@ -426,18 +412,12 @@ class DatasetWriter:
                 manifest["tables"][table] = {
                     "file": fpath.name,
                     "rows": int(self._rows[table]),
-                    "sha256": _sha256(fpath),
+                    "sha256": sha256_file(fpath),
                 }
             with open(self._tmp / MANIFEST, "w", encoding="utf-8") as f:
                 json.dump(manifest, f, indent=2, sort_keys=True)
                 f.write("\n")
-            if self.out.exists():
-                old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
-                os.replace(self.out, old)
-                os.replace(self._tmp, self.out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(self._tmp, self.out)
+            replace_dir(self._tmp, self.out)
         except BaseException:
             self.abort()
             raise

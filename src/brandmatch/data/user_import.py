@@ -25,7 +25,6 @@ file, the 1-based data row (the header line is not counted) and the column.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -48,6 +47,7 @@ from brandmatch.data.schema import (
 )
 from brandmatch.data.splits import VALIDATION_FRACTION, carve_validation, partner_grid, splits_frame
 from brandmatch.data.store import Dataset, write_dataset
+from brandmatch.atomic import sha256_file
 from brandmatch.errors import DatasetError, FeatureError, where
 from brandmatch.features.store import FeatureSet, FeatureView
 
@@ -57,14 +57,6 @@ REQUIRED_TABLES = ("accounts", "cooperations")
 FEATURES_DIR = "features"
 #: Files in ``features/`` with these suffixes are skipped (notes next to the data).
 IGNORED_FEATURE_SUFFIXES = (".md", ".txt")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_csv(path: Path, error: type[Exception]) -> pd.DataFrame:
@@ -317,8 +309,8 @@ def import_tables(
         "source": str(src),
         "importer": "brandmatch.data.user_import",
         "files": {
-            **{path.name: {"sha256": _sha256(path), "table": name} for name, path in files.items()},
-            **{rel: {"sha256": _sha256(path), "view": Path(rel).stem} for rel, path in feature_files.items()},
+            **{path.name: {"sha256": sha256_file(path), "table": name} for name, path in files.items()},
+            **{rel: {"sha256": sha256_file(path), "view": Path(rel).stem} for rel, path in feature_files.items()},
         },
         "counts": {
             "tables": counts,

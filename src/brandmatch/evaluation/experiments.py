@@ -368,7 +368,7 @@ def run_results(data: str | os.PathLike | Dataset, out: str | os.PathLike, *, sy
             parts += ["### Per category, full model (Table V analogue)\n", markdown_table(per), ""]
         parts += [SYNTHETIC_NOTES, "### Training\n", _train_stats(sruns), ""]
     text = "\n".join(parts)
-    from brandmatch.cli import write_text_atomic
+    from brandmatch.atomic import write_text_atomic
 
     write_text_atomic(out, text)
     return text

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from brandmatch.atomic import write_text_atomic
 from brandmatch.data.store import Dataset
 from brandmatch.evaluation.metrics import METRICS
 from brandmatch.evaluation.protocol import format_metrics_table
@@ -67,18 +66,6 @@ def format_per_category(result: ModelResult) -> str:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(results: Sequence[ModelResult], out: Path, dataset: Dataset, grid: str) -> tuple[str, list[Path]]:
     """Write ``out/<dataset>/results.md`` and ``results.json``; return the markdown and the paths."""
     g = dataset.grid(grid)
@@ -90,9 +77,9 @@ def write_report(results: Sequence[ModelResult], out: Path, dataset: Dataset, gr
             text += "\n" + format_per_category(r)
     target = out / dataset.name
     md, js = target / "results.md", target / "results.json"
-    _write_atomic(md, text)
+    write_text_atomic(md, text)
     doc = {"dataset": dataset.name, "grid": grid, "results": [result_json(r) for r in results]}
-    _write_atomic(js, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(js, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return text, [md, js]
 
 

@@ -13,7 +13,6 @@ real data). Standard view names are listed in :data:`STANDARD_VIEWS`; any other 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from brandmatch.atomic import replace_dir, sha256_file
 from brandmatch.errors import FeatureError, where
 
 FEATURE_SCHEMA_VERSION = 1
@@ -154,7 +154,7 @@ class FeatureSet:
             for name, view in self.views.items():
                 manifest["views"][name] = _write_view_file(tmp, view)
             _write_json(tmp / "manifest.json", manifest)
-            _replace_dir(tmp, directory)
+            replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -179,14 +179,6 @@ class FeatureSet:
         return cls(views, directory)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_json(path: Path, obj: object) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -205,17 +197,6 @@ def _read_json(path: Path, error: type[Exception]) -> dict:
         raise error(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target`` replacing an existing directory with minimal exposure."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def _write_view_file(directory: Path, view: FeatureView) -> dict:
     fname = FeatureSet._file(view.name)
     tmp = directory / f".{fname}.tmp"
@@ -229,7 +210,7 @@ def _write_view_file(directory: Path, view: FeatureView) -> dict:
         "rows": int(len(view.ids)),
         "dim": view.dim,
         "present": int(view.mask.sum()),
-        "sha256": _sha256(directory / fname),
+        "sha256": sha256_file(directory / fname),
         "meta": view.meta,
     }
 
@@ -237,7 +218,7 @@ def _write_view_file(directory: Path, view: FeatureView) -> dict:
 def _read_view_file(path: Path, name: str, entry: Mapping, verify: bool) -> FeatureView:
     if not path.exists():
         raise FeatureError(f"{path}: missing feature file of view {name!r}")
-    if verify and entry.get("sha256") and _sha256(path) != entry["sha256"]:
+    if verify and entry.get("sha256") and sha256_file(path) != entry["sha256"]:
         raise FeatureError(f"{path}: checksum does not match the manifest (file changed or truncated)")
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Sequence, TypeVar
 
 import numpy as np
 
+from brandmatch.atomic import replace_dir
 from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelError
 from brandmatch.features.store import FeatureSet
@@ -128,13 +129,7 @@ class Ranker(ABC):
                 f.write("\n")
             state = {k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}
             save_file(state, str(tmp / WEIGHTS_FILE))
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-                os.replace(directory, old)
-                os.replace(tmp, directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, directory)
+            replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
