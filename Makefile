@@ -29,8 +29,13 @@ demo-real: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(WORKERS) tests
 
+# Speed and memory, as ratios against references measured in the same run (not tests).
+BENCH_DIR ?= build/bench
 bench: $(STAMP)
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_synthetic.py --large-influencers 20000
+	test -f $(BENCH_DIR)/paper/manifest.json || $(BIN)/brandmatch generate --preset paper --seed 0 --out $(BENCH_DIR)/paper --force
+	$(BIN)/python benchmarks/bench_featurize.py $(BENCH_DIR)/paper
 
 clean:
-	rm -rf $(VENV) data reports .pytest_cache
+	rm -rf $(VENV) data reports build .pytest_cache
