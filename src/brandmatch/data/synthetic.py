@@ -41,7 +41,7 @@ from brandmatch.data.store import Dataset, DatasetWriter
 from brandmatch.errors import BrandmatchError
 from brandmatch.features.store import FeatureSet, FeatureView
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Accounts per generation chunk (fixed: output bytes must not depend on memory settings).
 CHUNK_ACCOUNTS = 1000
 #: Influencers per matching block (the proposal matching runs on one block at a time).
@@ -82,7 +82,7 @@ class WorldConfig:
     audience_content_corr: float = 0.3  # alpha = rho * theta + (1 - rho) * own audience interests
     attribute_content_corr: float = 0.5  # chance an attribute type follows the account's themes
     attribute_weight_concentration: float = 2.0  # Dirichlet strength of an account's attribute-type weights (0: equal)
-    compat_self: float = 0.3  # compatibility of an attribute type with itself
+    compat_self: float = 1.0  # compatibility of an attribute type with itself (homophily; v1: 0.3)
     compat_partners: int = 3  # influencer types each brand type works with
     # cooperation score weights
     w_content: float = 0.5
@@ -657,7 +657,7 @@ class Renderer:
                 "{e} {k} | based in {c} | living my best life",
                 "just a {k} from {c} {e} sharing what I love",
                 "{k} ✨ {c} ✨ business inquiries in dm {e}",
-                "hi! {k} {e} coffee addict, dreamer | 📍 {c}",
+                "hi! {k} {e} sunset chaser, dreamer | 📍 {c}",
             )
         sep = (" | ", ", ", " • ", " & ")[r[14] % 4]
         form = forms[r[15] % len(forms)]
