@@ -44,7 +44,7 @@ def format_results(results: Sequence[ModelResult], title: str | None = None) -> 
             for m, (lo, hi) in r.evaluation.ci95.items()
         }
         for r in results
-        if r.evaluation is not None
+        if r.evaluation is not None and r.evaluation.n_bootstrap > 0
     }
     if ci_rows:
         text += "\n95% bootstrap confidence intervals over brands:\n\n"
