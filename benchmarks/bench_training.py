@@ -1,18 +1,28 @@
 """Training speed of the full MORNING model on a paper-size world (not a test).
 
-    .venv/bin/python benchmarks/bench_training.py [--epochs 2] [--pairs 3400] [--threads N]
+    .venv/bin/python benchmarks/bench_training.py [--epochs 2] [--pairs 3400] [--threads N] [--compile]
 
 Builds random features of the paper's sizes (X^p, Y^p 1,365-d; X^t 22-d, Y^t 21-d; attributes
 128-d), ~3,400 training pairs over 286 brands, trains the full model (paper defaults, batch 16)
 for a few epochs, and prints pairs/s, achieved FLOP/s, the share of this machine's matmul
-throughput (a 4096 x 4096 float32 matmul timed in the same run) and the projected time of 100
-epochs. FLOP are counted exactly from the layer sizes: every account encoded in a batch (brands
-and influencers deduplicated) costs 2 x MACs forward and 4 x MACs backward.
+throughput and the projected time of 100 epochs. ``--compile`` uses the opt-in compiled
+L1 + Adam step (``TrainingOptions.compile_optimizer``).
+
+Matmul reference: a 4096 x 4096 float32 matmul (best of 3) timed in the same process before the
+first epoch and after every epoch; each epoch's share uses the mean of the measurements just
+before and just after it, so a shared machine's load affects both sides of the ratio alike
+(the load average is printed with each measurement).
+
+FLOP are counted from the layer sizes (matrix products only; element-wise work is not counted):
+every account encoded in a batch (brands and influencers deduplicated) costs 2 x MACs forward;
+backward costs 2 x MACs for the weight gradients plus 2 x MACs for the input gradients of every
+layer except the first layer of each tower (its input, the raw features, needs no gradient).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -25,7 +35,22 @@ from brandmatch.models.base import AccountInfo
 from brandmatch.training.seeding import set_torch_threads
 
 
-def matmul_gflops(n: int = 4096, repeats: int = 3) -> float:
+def load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
+def matmul_gflops(n: int = 4096, repeats: int = 3, threads: int | None = None) -> float:
+    """Best-of-``repeats`` float32 n x n matmul GFLOP/s with ``threads`` intra-op threads (None: current)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _matmul_gflops(n, repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _matmul_gflops(n: int, repeats: int) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     best = float("inf")
@@ -61,24 +86,45 @@ def world(n_brands: int = 286, n_infs: int = 3075, n_pairs: int = 3400, seed: in
     return fs, co, AccountInfo(influencers=tuple(infs))
 
 
+def flop_per_encoding(net: torch.nn.Module) -> tuple[int, int]:
+    """(MACs of one account encoding, MACs of the towers' first layers = no input gradient)."""
+    from brandmatch.models.morning import MLP
+
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    macs = sum(m.in_features * m.out_features for m in linears)
+    first = sum(m.layers[0].in_features * m.layers[0].out_features for m in net.modules() if isinstance(m, MLP))
+    return macs, first
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=3400)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--compile", action="store_true", help="compiled L1 + Adam step (opt-in)")
     args = ap.parse_args()
+    cores = set_torch_threads(None)  # the machine's reference: a matmul on all usable cores
     threads = set_torch_threads(args.threads)
-    peak = matmul_gflops()
     fs, co, info = world(n_pairs=args.pairs)
+    peaks = [matmul_gflops(threads=cores)]
+    print(f"training threads {threads}; matmul 4096^2 float32 on {cores} threads before training: "
+          f"{peaks[0]:.1f} GFLOP/s ({load()})", flush=True)
+
+    def after_epoch(rec: dict) -> None:
+        peaks.append(matmul_gflops(threads=cores))
+        print(f"epoch {rec['epoch']}: {rec['seconds']:.1f}s; matmul after it: {peaks[-1]:.1f} GFLOP/s ({load()})",
+              flush=True)
+
     model = create("morning", epochs=args.epochs, patience=None, batch_size=args.batch_size)
     model.training_options.progress = False
     model.training_options.threads = threads
+    model.training_options.compile_optimizer = args.compile
+    model.training_options.callbacks.append(after_epoch)
     t = time.perf_counter()
     model.fit(co, fs, None, info)
     wall = time.perf_counter() - t
-    train_s = sum(h["seconds"] for h in model.history_)
-    macs = sum(m.in_features * m.out_features for m in model.net_.modules() if isinstance(m, torch.nn.Linear))
+    macs, first = flop_per_encoding(model.net_)
     # accounts encoded per batch: distinct brands + distinct influencers (pos + neg) of the batch
     rng = np.random.default_rng(0)
     from brandmatch.training.samplers import UniformNegativeSampler
@@ -86,15 +132,27 @@ def main() -> None:
     sampler = UniformNegativeSampler(co, list(info.influencers))
     enc = sum(len(np.unique(b.brands)) + len(np.unique(np.concatenate([b.positives, b.negatives])))
               for b in sampler.epoch(rng, args.batch_size))
-    flop_epoch = 6.0 * macs * enc
-    pairs_s = len(co) * args.epochs / train_s
-    achieved = flop_epoch * args.epochs / train_s / 1e9
-    print(f"threads {threads}; matmul 4096^2 float32: {peak:.1f} GFLOP/s")
-    print(f"model: {macs / 1e6:.2f} M MACs per account encoding; {enc / len(co):.2f} encodings per pair; "
-          f"{6.0 * macs * enc / len(co) / 1e6:.0f} MFLOP per training pair (fwd+bwd)")
-    print(f"training: {len(co)} pairs x {args.epochs} epochs in {train_s:.1f}s (wall {wall:.1f}s incl. setup): "
-          f"{pairs_s:.0f} pairs/s, {achieved:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of matmul throughput")
-    print(f"projected 100 epochs: {100 * train_s / args.epochs / 60:.1f} min")
+    flop_enc = 2.0 * macs + 2.0 * macs + 2.0 * (macs - first)  # forward, weight grads, input grads
+    flop_epoch = flop_enc * enc
+    secs = [h["seconds"] for h in model.history_]
+    # the first epoch includes one-off costs (allocator warm-up; compilation with --compile):
+    # steady state = the epochs after the first when there are several
+    steady = secs[1:] if len(secs) > 1 else secs
+    train_s = sum(steady) / len(steady)
+    shares = [flop_epoch / s / 1e9 / ((peaks[i] + peaks[i + 1]) / 2) for i, s in enumerate(secs)]
+    shares_steady = shares[1:] if len(shares) > 1 else shares
+    pairs_s = len(co) / train_s
+    achieved = flop_epoch / train_s / 1e9
+    print(f"model: {macs / 1e6:.2f} M MACs per account encoding ({first / 1e6:.2f} M in first layers: no input "
+          f"gradient); {enc / len(co):.2f} encodings per pair; {flop_enc / 1e6:.1f} MFLOP per encoding, "
+          f"{flop_epoch / len(co) / 1e6:.0f} MFLOP per training pair (fwd+bwd)")
+    print(f"training{' (compiled optimizer step)' if args.compile else ''}: {len(co)} pairs x {args.epochs} "
+          f"epochs, {', '.join(f'{x:.1f}s' for x in secs)} (wall {wall:.1f}s incl. setup); steady state "
+          f"{pairs_s:.0f} pairs/s, {achieved:.1f} GFLOP/s")
+    print(f"share of matmul throughput (each epoch vs the matmul measured around it): "
+          f"{', '.join(f'{100 * x:.0f}%' for x in shares)}; steady state {100 * np.mean(shares_steady):.0f}%")
+    print(f"projected 100 epochs: {100 * train_s / 60:.1f} min on this world; "
+          f"{100 * 3400 / pairs_s / 60:.1f} min on the paper world (3,400 pairs) ({load()})")
 
 
 if __name__ == "__main__":

@@ -92,3 +92,34 @@ def test_interrupted_write_leaves_previous_checkpoint(tmp_path):
     save_checkpoint(tmp_path, 1, {"a": torch.zeros(2)}, {"epoch": 1})
     (tmp_path / ".epoch-0002.tmp-x").mkdir()  # a crashed write: never a final name
     assert latest_checkpoint(tmp_path).name == "epoch-0001"
+
+
+def test_compiled_step_is_opt_in_and_its_update_matches_l1_plus_adam():
+    """The opt-in fused L1 + Adam update (run here eagerly: tests never compile) equals the default
+    path (lambda * sign(w) added to the gradients, then torch's fused Adam) up to float rounding."""
+    from brandmatch.training.fused_step import _adam_l1_update
+    from brandmatch.training.losses.l1 import add_l1_subgradient_
+
+    assert TrainingOptions().compile_optimizer is False
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.empty(8, 5).uniform_(-0.1, 0.1)), torch.nn.Parameter(torch.randn(8))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    opt_a = torch.optim.Adam(a, lr=0.002, fused=True, weight_decay=0.01)
+    opt_b = torch.optim.Adam(b, lr=0.002, fused=True, weight_decay=0.01)
+    for step in range(5):
+        grads = [torch.randn_like(p) for p in a]
+        for p, g in zip(a, grads):
+            p.grad = g.clone()
+        add_l1_subgradient_(a, 0.001)
+        opt_a.step()
+        with torch.no_grad():
+            for p in b:
+                st = opt_b.state[p]
+                if not st:
+                    st.update(step=torch.zeros(()), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            _adam_l1_update(b, grads, [opt_b.state[p]["exp_avg"] for p in b], [opt_b.state[p]["exp_avg_sq"] for p in b],
+                            [opt_b.state[p]["step"] for p in b], (True, False), torch.tensor(0.002),
+                            beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, lam=0.001)
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+    assert float(opt_b.state[b[0]]["step"]) == 5.0

@@ -22,7 +22,8 @@ def seed_everything(seed: int) -> None:
 
 
 def set_torch_threads(n: int | None = None) -> int:
-    """Use ``n`` intra-op threads (default: BRANDMATCH_THREADS or the number of usable cores)."""
+    """Use ``n`` intra-op threads (default: BRANDMATCH_THREADS or the number of usable cores) and
+    one inter-op thread (when still possible in this process)."""
     if n is None:
         env = os.environ.get("BRANDMATCH_THREADS")
         if env:
@@ -35,6 +36,11 @@ def set_torch_threads(n: int | None = None) -> int:
     n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    if torch.get_num_interop_threads() != 1:
+        try:  # the training loop runs no inter-op parallel work; settable once, before any is started
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
     return n
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -65,6 +66,10 @@ class TrainingOptions:
     keep_checkpoints: int = 2
     #: called after every epoch (after its checkpoint is written) with the epoch record
     callbacks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    #: fuse the L1 subgradient and the Adam update into one torch.compile'd pass per tensor
+    #: (:mod:`brandmatch.training.fused_step`): faster, numerically equivalent, not bit-identical.
+    #: Off by default; None reads the environment variable BRANDMATCH_COMPILE ("1" = on).
+    compile_optimizer: bool | None = False
 
 
 @dataclass
@@ -134,6 +139,15 @@ class Trainer:
                 if meta.get("stopped"):
                     start_epoch = cfg.epochs
 
+        compile_opt = opts.compile_optimizer
+        if compile_opt is None:
+            compile_opt = os.environ.get("BRANDMATCH_COMPILE", "") == "1"
+        fused_step = None
+        if compile_opt:
+            from brandmatch.training.fused_step import CompiledAdamL1
+
+            fused_step = CompiledAdamL1(optimizer, cfg.l1)
+
         progress = opts.progress if opts.progress is not None else sys.stderr.isatty()
         stopped_early = bool(history and history[-1].get("stopped"))
         t0 = time.perf_counter()
@@ -159,9 +173,12 @@ class Trainer:
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"{name}: non-finite training loss at epoch {epoch + 1}")
                 loss.backward()
-                if cfg.l1:
-                    add_l1_subgradient_(params, cfg.l1)
-                optimizer.step()
+                if fused_step is not None:
+                    fused_step.step()  # L1 subgradient + Adam in one compiled pass
+                else:
+                    if cfg.l1:
+                        add_l1_subgradient_(params, cfg.l1)
+                    optimizer.step()
                 total += float(loss.detach()) * len(batch)
                 count += len(batch)
                 if bar is not None:
@@ -258,6 +275,7 @@ def train_to_directory(
         opts.resume = resume
         opts.progress = progress
         opts.threads = threads
+        opts.compile_optimizer = None  # BRANDMATCH_COMPILE=1 opts in
     elif resume:
         raise ModelError(f"model {model_name!r} does not train through the shared trainer: nothing to resume")
     fit_on_dataset(model, dataset)
