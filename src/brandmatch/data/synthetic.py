@@ -39,6 +39,7 @@ from brandmatch.data.schema import CooperationSet, Tables, grid_to_frame, valida
 from brandmatch.data.splits import carve_validation, partner_grid, splits_frame
 from brandmatch.data.store import Dataset, DatasetWriter
 from brandmatch.errors import BrandmatchError
+from brandmatch.hashing import id_hashes, splitmix64  # noqa: F401  (id_hashes is used by the oracle)
 from brandmatch.features.store import FeatureSet, FeatureView
 
 GENERATOR_VERSION = 2
@@ -179,26 +180,10 @@ def _rng(seed: int, *stream: int | str) -> np.random.Generator:
     return np.random.default_rng(keys)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
-def id_hashes(ids: list[str] | np.ndarray, salt: int) -> np.ndarray:
-    """Stable 64-bit hash per account id: (n,) uint64 (used by the pair noise)."""
-    out = np.empty(len(ids), dtype=np.uint64)
-    for i, a in enumerate(ids):
-        out[i] = int.from_bytes(hashlib.blake2b(f"{salt}\x1f{a}".encode(), digest_size=8).digest(), "little")
-    return out
-
-
 def pair_noise(h_brand: np.ndarray, h_inf: np.ndarray) -> np.ndarray:
     """Deterministic unit-variance logistic noise per (brand, influencer): (nb, nm) float64."""
     with np.errstate(over="ignore"):
-        x = _splitmix64(h_brand[:, None] ^ _splitmix64(h_inf[None, :] * np.uint64(0xD6E8FEB86659FD93)))
+        x = splitmix64(h_brand[:, None] ^ splitmix64(h_inf[None, :] * np.uint64(0xD6E8FEB86659FD93)))
     u = ((x >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
     return np.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)
 
