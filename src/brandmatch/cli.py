@@ -364,6 +364,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model hyper-parameter")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all usable cores)")
+    p.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                   help="checkpoint after every N-th epoch and the last (default 1; full model: ~170 MB each)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
 
 
@@ -371,13 +373,16 @@ def _run_train(args: argparse.Namespace) -> int:
     from brandmatch.data.store import load_dataset
     from brandmatch.training.trainer import train_to_directory
 
+    if args.checkpoint_every < 1:
+        raise BrandmatchError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     params = _parse_params(args.param)
     for key in ("views", "seed", "epochs"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     ds = load_dataset(args.data)
     model = train_to_directory(args.model, ds, args.out, params, resume=args.resume,
-                               progress=not args.no_progress, threads=args.threads)
+                               progress=not args.no_progress, threads=args.threads,
+                               checkpoint_every=args.checkpoint_every)
     best = getattr(model, "best_epoch_", None)
     print(f"trained {model.name} on {ds.name}" + (f" (selected epoch {best} on the validation grid)" if best else "")
           + f"; saved to {args.out}")

@@ -123,3 +123,28 @@ def test_compiled_step_is_opt_in_and_its_update_matches_l1_plus_adam():
     for p, q in zip(a, b):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
     assert float(opt_b.state[b[0]]["step"]) == 5.0
+
+
+def test_checkpoint_every_n_epochs_resumes_exactly(tmp_path):
+    cfg = TrainConfig(epochs=5, batch_size=4, patience=None)
+    m1, s1, l1 = _problem()
+    Trainer(cfg, TrainingOptions(progress=False)).fit(m1, s1, l1, lambda: {"MAP": float(m1.weight.sum())})
+
+    class Kill(Exception):
+        pass
+
+    def cb(rec):
+        if rec["epoch"] == 3:
+            raise Kill
+
+    m2, s2, l2 = _problem()
+    with pytest.raises(Kill):
+        Trainer(cfg, TrainingOptions(checkpoint_dir=tmp_path, progress=False, callbacks=[cb], checkpoint_every=2)).fit(
+            m2, s2, l2, lambda: {"MAP": float(m2.weight.sum())})
+    assert [p.name for p in sorted(tmp_path.glob("epoch-*"))] == ["epoch-0002"]  # not after epoch 1 or 3
+    m3, s3, l3 = _problem(seed=123)
+    Trainer(cfg, TrainingOptions(checkpoint_dir=tmp_path, resume=True, progress=False, checkpoint_every=2)).fit(
+        m3, s3, l3, lambda: {"MAP": float(m3.weight.sum())})
+    assert torch.equal(m1.weight, m3.weight)
+    # the last epoch (5, not a multiple of 2) is always written
+    assert latest_checkpoint(tmp_path).name == "epoch-0005"

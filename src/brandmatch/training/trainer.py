@@ -64,6 +64,11 @@ class TrainingOptions:
     progress: bool | None = None  # None: only when stderr is a terminal
     threads: int | None = None
     keep_checkpoints: int = 2
+    #: write a checkpoint after every N-th epoch (and always after the last one, or when stopping
+    #: early); a checkpoint of the full model is ~170 MB (weights, Adam moments, best weights), so
+    #: writing one every epoch costs ~1-2 s per epoch. ``--resume`` restarts from the newest one,
+    #: exactly as an uninterrupted run would have continued.
+    checkpoint_every: int = 1
     #: called after every epoch (after its checkpoint is written) with the epoch record
     callbacks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     #: fuse the L1 subgradient and the Adam update into one torch.compile'd pass per tensor
@@ -209,7 +214,8 @@ class Trainer:
                 if "valid" in record and selecting:
                     msg += f", valid {cfg.select_metric} {record['valid'].get(cfg.select_metric, float('nan')):.4f}"
                 print(msg, file=sys.stderr)
-            if opts.checkpoint_dir is not None:
+            last = epoch + 1 == cfg.epochs or stopped_early
+            if opts.checkpoint_dir is not None and (last or (epoch + 1) % max(1, opts.checkpoint_every) == 0):
                 self._checkpoint(module, optimizer, rng, history, best_state, best_metric, best_epoch,
                                  since_best, epoch + 1, stopped_early)
             for cb in opts.callbacks:
@@ -255,6 +261,7 @@ def train_to_directory(
     resume: bool = False,
     progress: bool | None = True,
     threads: int | None = None,
+    checkpoint_every: int = 1,
 ) -> Any:
     """Fit a registered model on ``dataset``'s train split (validation grid for selection),
     checkpointing under ``out/checkpoints/`` (resumable), and save the final model into ``out``.
@@ -275,6 +282,7 @@ def train_to_directory(
         opts.resume = resume
         opts.progress = progress
         opts.threads = threads
+        opts.checkpoint_every = checkpoint_every
         opts.compile_optimizer = None  # BRANDMATCH_COMPILE=1 opts in
     elif resume:
         raise ModelError(f"model {model_name!r} does not train through the shared trainer: nothing to resume")
