@@ -1,11 +1,16 @@
 """Training speed of the full MORNING model on a paper-size world (not a test).
 
-    .venv/bin/python benchmarks/bench_training.py [--epochs 2] [--pairs 3400] [--threads N] [--compile]
+    .venv/bin/python benchmarks/bench_training.py [--epochs 2] [--pairs 3400] [--threads N]
+        [--batch-sizes 16,64] [--compile]
 
 Builds random features of the paper's sizes (X^p, Y^p 1,365-d; X^t 22-d, Y^t 21-d; attributes
 128-d), ~3,400 training pairs over 286 brands, trains the full model (paper defaults, batch 16)
 for a few epochs, and prints pairs/s, achieved FLOP/s, the share of this machine's matmul
-throughput and the projected time of 100 epochs. ``--compile`` uses the opt-in compiled
+throughput and the projected time of 100 epochs, once per batch size: 16 (the paper's) and 64
+(the throughput setting). With 16 pairs (~48 account encodings) per step the matrix products run
+on 48-row operands, far from a large matmul's efficiency, and every step also makes two
+memory-bound passes over all 10.4 M parameters (the L1 subgradient and Adam); their time per step
+is printed too. ``--compile`` uses the opt-in compiled
 L1 + Adam step (``TrainingOptions.compile_optimizer``).
 
 Matmul reference: a 4096 x 4096 float32 matmul (best of 3) timed in the same process before the
@@ -96,27 +101,41 @@ def flop_per_encoding(net: torch.nn.Module) -> tuple[int, int]:
     return macs, first
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--pairs", type=int, default=3400)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--compile", action="store_true", help="compiled L1 + Adam step (opt-in)")
-    args = ap.parse_args()
-    cores = set_torch_threads(None)  # the machine's reference: a matmul on all usable cores
-    threads = set_torch_threads(args.threads)
-    fs, co, info = world(n_pairs=args.pairs)
+def optimizer_ms(model, l1: float, repeats: int = 10) -> tuple[float, float]:
+    """Milliseconds of one L1 subgradient pass and one fused Adam step over the model's parameters."""
+    from brandmatch.training.losses.l1 import add_l1_subgradient_
+
+    params = [p for p in model.net_.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    opt = torch.optim.Adam(params, lr=1e-9, fused=True)
+    opt.step()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        add_l1_subgradient_(params, l1)
+    l1_ms = (time.perf_counter() - t) / repeats * 1e3
+    t = time.perf_counter()
+    for _ in range(repeats):
+        opt.step()
+    adam_ms = (time.perf_counter() - t) / repeats * 1e3
+    for p in params:
+        p.grad = None
+    return l1_ms, adam_ms
+
+
+def run(batch_size: int, args, cores: int, threads: int, fs, co, info) -> dict:
+    """Train the full model with ``batch_size`` and print its figures; returns them."""
     peaks = [matmul_gflops(threads=cores)]
-    print(f"training threads {threads}; matmul 4096^2 float32 on {cores} threads before training: "
-          f"{peaks[0]:.1f} GFLOP/s ({load()})", flush=True)
+    print(f"\n== batch {batch_size}{' (paper, sec. V-A)' if batch_size == 16 else ''}: training threads "
+          f"{threads}; matmul 4096^2 float32 on {cores} threads before training: {peaks[0]:.1f} GFLOP/s "
+          f"({load()})", flush=True)
 
     def after_epoch(rec: dict) -> None:
         peaks.append(matmul_gflops(threads=cores))
         print(f"epoch {rec['epoch']}: {rec['seconds']:.1f}s; matmul after it: {peaks[-1]:.1f} GFLOP/s ({load()})",
               flush=True)
 
-    model = create("morning", epochs=args.epochs, patience=None, batch_size=args.batch_size)
+    model = create("morning", epochs=args.epochs, patience=None, batch_size=batch_size)
     model.training_options.progress = False
     model.training_options.threads = threads
     model.training_options.compile_optimizer = args.compile
@@ -130,8 +149,9 @@ def main() -> None:
     from brandmatch.training.samplers import UniformNegativeSampler
 
     sampler = UniformNegativeSampler(co, list(info.influencers))
+    batches = sampler.epoch(rng, batch_size)
     enc = sum(len(np.unique(b.brands)) + len(np.unique(np.concatenate([b.positives, b.negatives])))
-              for b in sampler.epoch(rng, args.batch_size))
+              for b in batches)
     flop_enc = 2.0 * macs + 2.0 * macs + 2.0 * (macs - first)  # forward, weight grads, input grads
     flop_epoch = flop_enc * enc
     secs = [h["seconds"] for h in model.history_]
@@ -143,16 +163,41 @@ def main() -> None:
     shares_steady = shares[1:] if len(shares) > 1 else shares
     pairs_s = len(co) / train_s
     achieved = flop_epoch / train_s / 1e9
+    step_ms = train_s / len(batches) * 1e3
+    l1_ms, adam_ms = optimizer_ms(model, model.l1)
     print(f"model: {macs / 1e6:.2f} M MACs per account encoding ({first / 1e6:.2f} M in first layers: no input "
           f"gradient); {enc / len(co):.2f} encodings per pair; {flop_enc / 1e6:.1f} MFLOP per encoding, "
           f"{flop_epoch / len(co) / 1e6:.0f} MFLOP per training pair (fwd+bwd)")
     print(f"training{' (compiled optimizer step)' if args.compile else ''}: {len(co)} pairs x {args.epochs} "
           f"epochs, {', '.join(f'{x:.1f}s' for x in secs)} (wall {wall:.1f}s incl. setup); steady state "
           f"{pairs_s:.0f} pairs/s, {achieved:.1f} GFLOP/s")
+    print(f"per step ({len(batches)} steps per epoch): {step_ms:.1f} ms, of which the parameter-sized passes "
+          f"(memory-bound, independent of the batch) take L1 subgradient {l1_ms:.1f} ms + Adam {adam_ms:.1f} ms "
+          f"(measured alone)")
     print(f"share of matmul throughput (each epoch vs the matmul measured around it): "
           f"{', '.join(f'{100 * x:.0f}%' for x in shares)}; steady state {100 * np.mean(shares_steady):.0f}%")
-    print(f"projected 100 epochs: {100 * train_s / 60:.1f} min on this world; "
-          f"{100 * 3400 / pairs_s / 60:.1f} min on the paper world (3,400 pairs) ({load()})")
+    print(f"projected 100 epochs: {100 * train_s / 60:.1f} min on this world ({load()})")
+    return {"batch_size": batch_size, "pairs_s": pairs_s, "share": float(np.mean(shares_steady)),
+            "minutes_100": 100 * train_s / 60}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=3400)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--batch-sizes", default="16,64",
+                    help="comma-separated batch sizes to run (16: the paper's; larger: the throughput setting)")
+    ap.add_argument("--compile", action="store_true", help="compiled L1 + Adam step (opt-in)")
+    args = ap.parse_args()
+    cores = set_torch_threads(None)  # the machine's reference: a matmul on all usable cores
+    threads = set_torch_threads(args.threads)
+    fs, co, info = world(n_pairs=args.pairs)
+    results = [run(int(b), args, cores, threads, fs, co, info) for b in args.batch_sizes.split(",")]
+    print("\nsummary (target: >= 50% of the matmul throughput, 100 epochs < 10 min):")
+    for r in results:
+        print(f"  batch {r['batch_size']:>4}: {r['pairs_s']:.0f} pairs/s, {100 * r['share']:.0f}% of matmul, "
+              f"100 epochs {r['minutes_100']:.1f} min")
 
 
 if __name__ == "__main__":
