@@ -41,7 +41,19 @@ Documented improvements (not in the paper, all off by default): ``input_norm`` (
 "standard"), ``cosine_residual`` (a learned, non-negative weight per raw feature view times the
 cosine of the raw vectors is added to each view's score: the model starts at training-free
 COSINE and learns a residual on top), ``negatives="category"`` (same-category hard negatives),
-``weight_decay``, ``init_range=0`` (PyTorch's default init), smaller towers via the layer sizes.
+``weight_decay``, ``init_range=0`` (PyTorch's default init), smaller towers via the layer sizes,
+``cosine_sqrt`` / ``cosine_center`` (with cosine_residual: the cosine of the square roots of a
+feature view, i.e. the Hellinger / Bhattacharyya affinity of probability vectors such as LDA topic
+proportions; the cosine of a feature view centred on the training accounts' mean).
+Two extra views, each a sum of inner products so F = embed(b, "brand") . embed(m, "influencer")
+still holds (their brand and influencer sides differ, so ``role`` matters for them):
+``category_view`` (not in the paper): F_cat(b, m) = s * log p(category(b) | m), a linear (or
+``category_layers`` MLP) classifier over the influencer's prepared inputs against the brand's
+one-hot category (categories of the training brands; ``AccountInfo.brand_category``), with
+``category_aux`` weighting a cross-entropy -log p(category(b) | m+) on each batch's positives;
+``partner_profile`` (not in the paper): the two-hop signal sum_v <P_v(b) o w_v, unit(x_m^v) o w_v>,
+P(b) = softmax-kNN (temperature ``profile_tau``) over training brands of their TRAINING partners'
+mean unit features, leave-one-out for training brands (see :func:`partner_profiles`).
 """
 
 from __future__ import annotations
@@ -57,6 +69,7 @@ from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelError, ModelUnavailable
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, register
+from brandmatch.training.dropout import dropout
 from brandmatch.training.losses import global_cross_entropy, triplet_hinge
 from brandmatch.training.samplers import PairBatch, make_sampler
 from brandmatch.training.seeding import seed_everything, set_torch_threads
@@ -122,13 +135,13 @@ class MLP(nn.Module):
         n = len(self.layers)
         for i, layer in enumerate(self.layers):
             if i == 0 and self.mode == "dropconnect" and self.training and self.p > 0:
-                x = tf.linear(x, tf.dropout(layer.weight, self.p, True), layer.bias)
+                x = tf.linear(x, dropout(layer.weight, self.p, True), layer.bias)
             else:
                 x = layer(x)
             if i < n - 1 or self.final_activation:
                 x = tf.leaky_relu(x, self.slope)
             if i < n - 1 and self.mode == "dropout" and self.p > 0:
-                x = tf.dropout(x, self.p, self.training)
+                x = dropout(x, self.p, self.training)
         return x
 
 
@@ -181,6 +194,87 @@ class CoAttention(nn.Module):
         return e_c * w_c, e_u * w_u  # eq. 23-24
 
 
+class CategoryHead(nn.Module):
+    """Category-affinity view (not in the paper): log p(category | influencer features).
+
+    A linear map (or an MLP with ``layers``) of the concatenated (prepared, masked) inputs,
+    (n, d_in) -> log-softmax over the ``n_categories`` training brand categories (n, n_cat),
+    and a learned positive scale s. The brand side is the one-hot of the brand's category, so
+    F_cat(b, m) = s * log p(cat(b) | m) is an inner product.
+    """
+
+    def __init__(self, d_in: int, n_categories: int, layers: Sequence[int], weight: float, **mlp: Any):
+        super().__init__()
+        self.mlp = MLP(d_in, [*layers, n_categories], final_activation=False, **mlp)
+        self.log_scale = nn.Parameter(torch.tensor(float(np.log(max(weight, 1e-8)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, d_in) -> log-probabilities (n, n_categories)."""
+        return torch.log_softmax(self.mlp(x), dim=-1)
+
+
+def partner_profiles(sim: dict[str, np.ndarray], partner_mean: dict[str, np.ndarray],
+                     queries: dict[str, np.ndarray], self_index: np.ndarray, tau: float) -> dict[str, np.ndarray]:
+    """Predicted partner profile P(b) of query brands (not in the paper; a two-hop signal).
+
+    sim: name -> (n_train_brands, d) unit-norm features of the training brands (zero rows: absent);
+    partner_mean: name -> (n_train_brands, d') mean unit-norm feature of each training brand's
+    training partners; queries: name -> (n, d) unit-norm features of the query brands (same names
+    as ``sim``); self_index: (n,) row of the query brand among the training brands or -1.
+    w(b, b') = softmax over training brands b' != b of sum_v cos(x_b^v, x_b'^v) / tau (the brand
+    itself is left out: leave-one-out, so a training brand's profile never contains its own
+    partners); P_v(b) = unit(sum_b' w(b, b') partner_mean_v(b')). Returns name -> (n, d') float32.
+    """
+    n = len(self_index)
+    n_train = next(iter(partner_mean.values())).shape[0] if partner_mean else 0
+    s = np.zeros((n, n_train), dtype=np.float64)
+    for name, train_x in sim.items():
+        s += queries[name].astype(np.float64) @ train_x.astype(np.float64).T
+    logits = s / tau
+    rows = np.flatnonzero(self_index >= 0)
+    logits[rows, self_index[rows]] = -np.inf  # leave-one-out
+    logits -= logits.max(axis=1, keepdims=True)
+    w = np.exp(logits)
+    w /= w.sum(axis=1, keepdims=True)
+    out = {}
+    for name, mean in partner_mean.items():
+        p = w @ mean.astype(np.float64)
+        norm = np.linalg.norm(p, axis=1, keepdims=True)
+        out[name] = np.divide(p, norm, out=np.zeros_like(p), where=norm > 0).astype(np.float32)
+    return out
+
+
+class PartnerProfile(nn.Module):
+    """Partner-profile view (not in the paper): F_prof(b, m) = sum_v <P_v(b) o w_v, u_v(m) o w_v>.
+
+    Buffers: ``sim_<name>`` (n_train_brands, d) unit brand features for brand-brand similarity,
+    ``partner_<name>`` (n_train_brands, d') mean unit feature of each training brand's partners
+    (TRAINING cooperations only). Parameters: ``log_w_<name>`` (d',) per-dimension log weights
+    (w_v = exp(log_w / 2), starting at ``weight``). u_v(m) is the unit raw feature of the influencer.
+    """
+
+    def __init__(self, sim_dims: dict[str, int], partner_dims: dict[str, int], n_brands: int, tau: float,
+                 weight: float):
+        super().__init__()
+        self.sim_names, self.partner_names, self.tau = list(sim_dims), list(partner_dims), tau
+        for name, d in sim_dims.items():
+            self.register_buffer(f"sim_{name}", torch.zeros(n_brands, d))
+        for name, d in partner_dims.items():
+            self.register_buffer(f"partner_{name}", torch.zeros(n_brands, d))
+        self.log_w = nn.ParameterDict({n: nn.Parameter(torch.full((d,), float(np.log(max(weight, 1e-8)))))
+                                       for n, d in partner_dims.items()})
+
+    def profiles(self, queries: dict[str, np.ndarray], self_index: np.ndarray) -> dict[str, torch.Tensor]:
+        """Fixed (no gradient) profiles of query brands: name -> (n, d')."""
+        sim = {n: getattr(self, f"sim_{n}").numpy() for n in self.sim_names}
+        mean = {n: getattr(self, f"partner_{n}").numpy() for n in self.partner_names}
+        return {n: torch.from_numpy(v) for n, v in partner_profiles(sim, mean, queries, self_index, self.tau).items()}
+
+    def side(self, vectors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Weighted brand profiles or influencer unit features: name -> (n, d') -> (n, sum d')."""
+        return torch.cat([vectors[n] * torch.exp(0.5 * self.log_w[n]) for n in self.partner_names], dim=-1)
+
+
 class MorningNet(nn.Module):
     """The per-account encoder: inputs by feature-view name -> per-view vectors (eq. 7-27)."""
 
@@ -189,7 +283,8 @@ class MorningNet(nn.Module):
                  dropout_mode: str, coattention: str, input_norm: str, cosine_residual: bool,
                  norm_stats: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
                  cosine_weights: str = "learned", frozen_views: Sequence[str] = (), tower_scale: float = 1.0,
-                 fixed_cosine_views: Sequence[str] = ()):
+                 fixed_cosine_views: Sequence[str] = (), cosine_sqrt: Sequence[str] = (),
+                 cosine_center: dict[str, np.ndarray] | None = None):
         super().__init__()
         self.layout = layout  # view -> {feature view name: input dim}
         self.frozen = [v for v in frozen_views if v in layout] if cosine_residual else []
@@ -228,8 +323,23 @@ class MorningNet(nn.Module):
             if cosine_weights == "linear":  # x^T A A^T y, A starts at the identity (= COSINE)
                 self.cos_linear = nn.ParameterDict({n: nn.Parameter(torch.eye(dims[n]), requires_grad=n not in fixed)
                                                     for n in self.inputs})
+            # improvement: transforms of the raw vectors before the cosine (Hellinger, centring)
+            self.cosine_sqrt = [n for n in cosine_sqrt if n in self.inputs]
+            self.cosine_center = [n for n in (cosine_center or {}) if n in self.inputs]
+            for n in self.cosine_center:
+                self.register_buffer(f"cos_center_{n}", torch.as_tensor(cosine_center[n], dtype=torch.float32))
             # learned scale of the tower part (scores scale with its square)
             self.tower_scale = nn.Parameter(torch.tensor(float(tower_scale)), requires_grad=tower_scale != 1.0)
+
+    def cosine_input(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Raw (n, d) vector of input ``name`` as it enters the cosine: sqrt (``cosine_sqrt``: the
+        Hellinger / Bhattacharyya affinity of probability vectors), minus the training mean
+        (``cosine_center``); unchanged by default. Not in the paper."""
+        if name in self.cosine_sqrt:
+            x = torch.sqrt(torch.clamp(x, min=0.0))
+        if name in self.cosine_center:
+            x = x - getattr(self, f"cos_center_{name}")
+        return x
 
     def prepare(self, name: str, x: torch.Tensor) -> torch.Tensor:
         if self.input_norm == "l2":
@@ -264,7 +374,7 @@ class MorningNet(nn.Module):
             for view, inputs in self.layout.items():
                 parts = [] if view in self.frozen else [out[view] * self.tower_scale]
                 for name in inputs:
-                    unit = tf.normalize(raw[name], dim=-1)
+                    unit = tf.normalize(self.cosine_input(name, raw[name]), dim=-1)
                     if present is not None:
                         unit = unit * present[name].unsqueeze(-1).to(unit.dtype)
                     if self.cosine_weights == "linear":
@@ -319,6 +429,15 @@ class MorningRanker(Ranker):
         frozen_views: str = "",  # with cosine_residual: views scored by their cosine alone (no tower)
         tower_scale: float = 1.0,  # with cosine_residual: initial learned scale of the towers (1: fixed)
         fixed_cosine_views: str = "",  # with cosine_residual: views whose cosine weight stays 1
+        cosine_sqrt: str = "",  # improvement option (cosine_residual): feature views square-rooted before the cosine
+        cosine_center: str = "",  # improvement option (cosine_residual): views centred on the training mean
+        category_view: bool = False,  # improvement option: + s * log p(category(b) | m) (CategoryHead)
+        category_weight: float = 0.1,  # with category_view: initial scale s (learned)
+        category_layers: Sequence[int] = (),  # with category_view: hidden widths of the classifier (() linear)
+        category_aux: float = 0.0,  # with category_view: weight of -log p(category(b) | m+) on positives
+        partner_profile: bool = False,  # improvement option: + two-hop partner-profile view (PartnerProfile)
+        profile_tau: float = 0.05,  # with partner_profile: softmax temperature of brand-brand cosine
+        profile_weight: float = 0.3,  # with partner_profile: initial per-dimension weight (learned)
         variant: str = "paper",  # "code": the reference code's five choices at once
         seed: int = 0,
     ):
@@ -354,6 +473,15 @@ class MorningRanker(Ranker):
         self.frozen_views = frozen_views
         self.tower_scale = tower_scale
         self.fixed_cosine_views = fixed_cosine_views
+        self.cosine_sqrt = cosine_sqrt
+        self.cosine_center = cosine_center
+        self.category_view = category_view
+        self.category_weight = category_weight
+        self.category_layers = list(category_layers)
+        self.category_aux = category_aux
+        self.partner_profile = partner_profile
+        self.profile_tau = profile_tau
+        self.profile_weight = profile_weight
         self.variant = variant
         self.seed = seed
         if variant not in ("paper", "code"):
@@ -368,6 +496,12 @@ class MorningRanker(Ranker):
         self.dropped_: dict[str, str] = {}
         self.history_: list[dict[str, Any]] = []
         self.best_epoch_: int | None = None
+        #: category_view: training brand categories (classifier outputs) and brand id -> category
+        self.categories_: list[str] = []
+        self.brand_category_: dict[str, str] = {}
+        #: partner_profile: training brands (rows of the profile buffers), brand-similarity inputs
+        self.profile_brands_: list[str] = []
+        self.profile_sim_dims_: dict[str, int] = {}
 
     # ------------------------------------------------------------ effective settings
     def setting(self, key: str) -> Any:
@@ -407,7 +541,33 @@ class MorningRanker(Ranker):
             )
         self.layout_, self.dropped_ = layout, dropped
 
-    def _build(self, norm_stats: dict | None = None) -> MorningNet:
+    def _feature_names(self, option: str) -> list[str]:
+        """Comma-separated feature-view names of ``option`` (cosine_sqrt / cosine_center)."""
+        names = [n.strip() for n in getattr(self, option).split(",") if n.strip()]
+        known = {n for v in VIEW_INPUTS.values() for n in v}
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise ModelError(f"morning: {option} names unknown feature views {bad} (use {', '.join(sorted(known))})")
+        return names
+
+    def _cosine_centers(self, features: FeatureSet, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Mean over ``ids`` (present rows) of each ``cosine_center`` input after the sqrt: name -> (d,)."""
+        out = {}
+        sqrt = set(self._feature_names("cosine_sqrt"))
+        for n in self._feature_names("cosine_center"):
+            if n not in features:
+                continue
+            values, mask = features[n].lookup(list(ids))
+            v = values[mask].astype(np.float64)
+            if n in sqrt:
+                v = np.sqrt(np.maximum(v, 0.0))
+            out[n] = (v.mean(axis=0) if len(v) else np.zeros(values.shape[1])).astype(np.float32)
+        return out
+
+    def _build(self, norm_stats: dict | None = None, centers: dict[str, np.ndarray] | None = None) -> MorningNet:
+        if centers is None:  # rebuilt for load_state_dict: shapes only, the values come with the weights
+            dims = {n: d for inp in self.layout_.values() for n, d in inp.items()}
+            centers = {n: np.zeros(dims[n], np.float32) for n in self._feature_names("cosine_center") if n in dims}
         net = MorningNet(
             self.layout_, d_a=self.d_a, visual_layers=self.visual_layers, text_layers=self.text_layers,
             attribute_layers=self.attribute_layers, slope=self.negative_slope, dropout=self.dropout,
@@ -416,11 +576,20 @@ class MorningRanker(Ranker):
             cosine_weights=self.cosine_weights, tower_scale=self.tower_scale,
             fixed_cosine_views=parse_views(self.fixed_cosine_views) if self.fixed_cosine_views else (),
             frozen_views=parse_views(self.frozen_views) if self.frozen_views else (),
+            cosine_sqrt=self._feature_names("cosine_sqrt"), cosine_center=centers,
         )
+        mlp = dict(slope=self.negative_slope, dropout=self.dropout, dropout_mode=self.setting("dropout_mode"))
+        dims = {n: d for inp in self.layout_.values() for n, d in inp.items()}
+        net.category = (CategoryHead(sum(dims[n] for n in net.inputs), len(self.categories_), self.category_layers,
+                                     self.category_weight, **mlp) if self.category_view else None)
+        net.profile = (PartnerProfile(self.profile_sim_dims_, {n: dims[n] for n in net.inputs},
+                                      len(self.profile_brands_), self.profile_tau, self.profile_weight)
+                       if self.partner_profile else None)
         if self.init_range and self.init_range > 0:
             with torch.no_grad():
                 for pname, p in net.named_parameters():
-                    if not pname.startswith(("log_cos", "tower_scale", "cos_linear")):
+                    # the improvement heads keep PyTorch's default init
+                    if not pname.startswith(("log_cos", "tower_scale", "cos_linear", "category.", "profile.")):
                         p.uniform_(-self.init_range, self.init_range)  # sec. V-A
         return net
 
@@ -451,6 +620,55 @@ class MorningRanker(Ranker):
         # index_select: a cheap gather (advanced indexing is a slower path on CPU for small batches)
         return {v: (eb[v].index_select(0, bi) * em[v].index_select(0, mi)).sum(-1) for v in eb}
 
+    # ------------------------------------------------------------ improvement views (not in the paper)
+    def _category_logp(self, net: MorningNet, x: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+        """log p(category | account inputs): (n, n_categories); absent inputs enter as zeros."""
+        parts = [net.prepare(n, x[n]) * present[n].unsqueeze(-1).to(x[n].dtype) for n in net.inputs]
+        return net.category(torch.cat(parts, dim=-1))
+
+    def _category_onehot(self, brand_ids: Sequence[str]) -> torch.Tensor:
+        """Brand side of the category view: one-hot of the brand's category, (n, n_categories)."""
+        index = {c: i for i, c in enumerate(self.categories_)}
+        out = torch.zeros(len(brand_ids), len(self.categories_))
+        for r, b in enumerate(brand_ids):
+            c = index.get(self.brand_category_.get(b))  # unknown category: zero row (no prior)
+            if c is not None:
+                out[r, c] = 1.0
+        return out
+
+    def _unit_inputs(self, features: FeatureSet, ids: Sequence[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Unit-norm raw features, zero rows where absent: name -> (n, d) float32."""
+        out = {}
+        for n in names:
+            values, mask = features[n].lookup(list(ids))
+            v = values.astype(np.float64)
+            norm = np.linalg.norm(v, axis=1, keepdims=True)
+            v = np.divide(v, norm, out=np.zeros_like(v), where=norm > 0) * mask[:, None]
+            out[n] = v.astype(np.float32)
+        return out
+
+    def _brand_profiles(self, net: MorningNet, features: FeatureSet, brand_ids: Sequence[str]) -> dict[str, torch.Tensor]:
+        """P(b) of ``brand_ids`` (leave-one-out for training brands): name -> (n, d')."""
+        row = {b: i for i, b in enumerate(self.profile_brands_)}
+        self_index = np.array([row.get(b, -1) for b in brand_ids], dtype=np.int64)
+        return net.profile.profiles(self._unit_inputs(features, brand_ids, net.profile.sim_names), self_index)
+
+    def _fit_profile(self, net: MorningNet, features: FeatureSet, train: CooperationSet, brands: Sequence[str]) -> None:
+        """Fill the profile buffers from TRAINING cooperations: brand features, partners' mean features."""
+        sim = self._unit_inputs(features, brands, net.profile.sim_names)
+        row = {b: i for i, b in enumerate(brands)}
+        infs = list(dict.fromkeys(train.influencer_ids.tolist()))
+        col = {m: j for j, m in enumerate(infs)}
+        partners = np.zeros((len(brands), len(infs)))
+        partners[[row[b] for b in train.brand_ids.tolist()], [col[m] for m in train.influencer_ids.tolist()]] = 1.0
+        partners /= np.maximum(partners.sum(axis=1, keepdims=True), 1.0)
+        unit = self._unit_inputs(features, infs, net.profile.partner_names)
+        with torch.no_grad():
+            for n in net.profile.sim_names:
+                getattr(net.profile, f"sim_{n}").copy_(torch.from_numpy(sim[n]))
+            for n in net.profile.partner_names:
+                getattr(net.profile, f"partner_{n}").copy_(torch.from_numpy((partners @ unit[n]).astype(np.float32)))
+
     # ------------------------------------------------------------ fit
     def fit(self, train: CooperationSet, features: FeatureSet, valid: CandidateGrid | None = None,
             info: AccountInfo | None = None) -> "MorningRanker":
@@ -463,8 +681,19 @@ class MorningRanker(Ranker):
         sampler = make_sampler(self.negatives, train, pool, info.brand_category, info.influencer_categories,
                                self.hard_fraction)
         self._layout(features, sampler.brands, sampler.influencers)
+        if self.category_view:
+            self.categories_ = sorted({c for b in sampler.brands if (c := info.brand_category.get(b)) is not None})
+            if not self.categories_:
+                raise ModelUnavailable("morning: category_view needs brand categories (AccountInfo.brand_category)")
+            self.brand_category_ = {b: c for b, c in info.brand_category.items() if c in self.categories_}
+        if self.partner_profile:
+            self.profile_brands_ = list(sampler.brands)
+            names = [n for v in VIEW_ORDER for n in VIEW_INPUTS[v]]
+            self.profile_sim_dims_ = {n: features[n].dim for n in names
+                                      if n in features and features[n].lookup(list(sampler.brands))[1].any()}
         stats = self._norm_stats(features, sampler.brands + sampler.influencers) if self.input_norm == "standard" else None
-        net = self._build(stats)
+        centers = self._cosine_centers(features, sampler.brands + sampler.influencers)
+        net = self._build(stats, centers)
         self.net_ = net
         self.features_ = features
         xb, pb = self._inputs(features, sampler.brands)
@@ -473,6 +702,15 @@ class MorningRanker(Ranker):
         x_all = {k: torch.cat([xb[k], xm[k]]) for k in xb}
         p_all = {k: torch.cat([pb[k], pm[k]]) for k in pb}
         views = list(self.layout_)
+        if net.category is not None:
+            cat_b = self._category_onehot(sampler.brands)  # (n_b, n_cat)
+            cat_known = cat_b.sum(-1) > 0
+            cat_idx = cat_b.argmax(-1)
+        if net.profile is not None:
+            self._fit_profile(net, features, train, sampler.brands)
+            prof_b = self._brand_profiles(net, features, sampler.brands)  # leave-one-out, fixed
+            prof_m = {n: torch.from_numpy(v) for n, v in
+                      self._unit_inputs(features, sampler.influencers, net.profile.partner_names).items()}
         margins = dict(zip(VIEW_ORDER, self.margins))
         global_mode, reduction = self.setting("global_loss"), self.setting("hinge_reduction")
         score_term = self.setting("score_term")
@@ -489,13 +727,29 @@ class MorningRanker(Ranker):
             em = {v: e[nb:] for v, e in emb.items()}
             bi_t = torch.from_numpy(bi)
             n = len(batch)
+            loss = torch.zeros(())
+            ub_t, um_t = torch.from_numpy(ub), torch.from_numpy(um)
+            if net.category is not None:  # improvement: category-affinity view
+                logp = self._category_logp(net, {k: v.index_select(0, um_t + n_b) for k, v in x_all.items()},
+                                           {k: v.index_select(0, um_t + n_b) for k, v in p_all.items()})
+                eb["cat"] = cat_b.index_select(0, ub_t)
+                em["cat"] = logp * torch.exp(net.category.log_scale)
+                if self.category_aux:
+                    b_rows = torch.from_numpy(ub[bi])
+                    known = cat_known.index_select(0, b_rows)
+                    lp = logp.index_select(0, torch.from_numpy(mi[:n])).gather(
+                        1, cat_idx.index_select(0, b_rows).unsqueeze(-1)).squeeze(-1)
+                    if known.any():
+                        loss = loss - self.category_aux * lp[known].mean()
+            if net.profile is not None:  # improvement: partner-profile view
+                eb["prof"] = net.profile.side({k: v.index_select(0, ub_t) for k, v in prof_b.items()})
+                em["prof"] = net.profile.side({k: v.index_select(0, um_t) for k, v in prof_m.items()})
             pos = self._pair_scores(eb, em, bi_t, torch.from_numpy(mi[:n]))
             neg = self._pair_scores(eb, em, bi_t, torch.from_numpy(mi[n:]))
-            loss = torch.zeros(())
             for v in views:  # eq. 28-30
                 loss = loss + self.triplet_weight * triplet_hinge(pos[v], neg[v], margin=margins[v], reduction=reduction)
-            f_pos = sum(pos[v] for v in views)  # eq. 19
-            f_neg = sum(neg[v] for v in views)
+            f_pos = sum(pos.values())  # eq. 19 (+ the improvement views)
+            f_neg = sum(neg.values())
             loss = loss + self.global_weight * global_cross_entropy(f_pos, f_neg, mode=global_mode)  # eq. 31
             if score_term:
                 loss = loss + score_term * (f_neg - f_pos).mean()
@@ -528,12 +782,21 @@ class MorningRanker(Ranker):
             raise ModelError("morning: not fitted (no network); call fit() or load a saved model")
         return self.net_, feats
 
-    def embed_views(self, account_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Per-view vectors of ``account_ids``: view -> (n, d_v) float32 (e_c', e_u', e_s)."""
+    def _extra_views(self) -> list[str]:
+        net = self.net_
+        return ([] if net is None or net.category is None else ["cat"]) + \
+            ([] if net is None or net.profile is None else ["prof"])
+
+    def embed_views(self, account_ids: Sequence[str], role: str = "influencer") -> dict[str, np.ndarray]:
+        """Per-view vectors of ``account_ids``: view -> (n, d_v) float32 (e_c', e_u', e_s).
+
+        With the improvement views, "cat" and "prof" depend on ``role`` (brand: category one-hot,
+        partner profile; influencer: s * log p(category | m), weighted unit features).
+        """
         net, feats = self._require_net()
         was = net.training
         net.eval()
-        out: dict[str, list[np.ndarray]] = {v: [] for v in self.layout_}
+        out: dict[str, list[np.ndarray]] = {v: [] for v in [*self.layout_, *self._extra_views()]}
         ids = list(account_ids)
         with torch.no_grad():
             for i in range(0, max(len(ids), 1), 4096):
@@ -542,6 +805,14 @@ class MorningRanker(Ranker):
                     break
                 x, p = self._inputs(feats, chunk)
                 emb = net(x, p)
+                if net.category is not None:
+                    emb["cat"] = (self._category_onehot(chunk) if role == "brand" else
+                                  self._category_logp(net, x, p) * torch.exp(net.category.log_scale))
+                if net.profile is not None:
+                    vecs = (self._brand_profiles(net, feats, chunk) if role == "brand" else
+                            {k: torch.from_numpy(v) for k, v in
+                             self._unit_inputs(feats, chunk, net.profile.partner_names).items()})
+                    emb["prof"] = net.profile.side(vecs)
                 for v in out:
                     out[v].append(emb[v].numpy())
         net.train(was)
@@ -551,19 +822,20 @@ class MorningRanker(Ranker):
         """[e_c'; e_u'; e_s] per account: (n, d) float64 with F(b, m) = embed(b) . embed(m).
 
         Brands and influencers share the towers (one sigma, mu, ... in the paper), so ``role``
-        does not change the vector.
+        does not change the paper's part of the vector; it does change the improvement views
+        (``category_view``, ``partner_profile``), whose brand and influencer sides differ.
         """
         if role not in ("brand", "influencer"):
             raise ModelError(f"morning: role must be 'brand' or 'influencer', got {role!r}")
-        views = self.embed_views(account_ids)
-        return np.concatenate([views[v] for v in self.layout_], axis=1).astype(np.float64)
+        views = self.embed_views(account_ids, role)
+        return np.concatenate([views[v] for v in views], axis=1).astype(np.float64)
 
     def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> np.ndarray:
         return self.embed(brand_ids, "brand") @ self.embed(influencer_ids, "influencer").T
 
     def view_scores(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """f, g, h separately (eq. 25-27): view -> (n_brands, n_influencers)."""
-        eb, em = self.embed_views(brand_ids), self.embed_views(influencer_ids)
+        eb, em = self.embed_views(brand_ids, "brand"), self.embed_views(influencer_ids, "influencer")
         return {v: eb[v].astype(np.float64) @ em[v].astype(np.float64).T for v in eb}
 
     # ------------------------------------------------------------ persistence
@@ -588,7 +860,8 @@ class MorningRanker(Ranker):
 
     def extra_config(self) -> dict[str, Any]:
         return {"layout": self.layout_, "dropped": self.dropped_, "best_epoch": self.best_epoch_,
-                "history": self.history_}
+                "history": self.history_, "categories": self.categories_, "brand_category": self.brand_category_,
+                "profile_brands": self.profile_brands_, "profile_sim_dims": self.profile_sim_dims_}
 
     def load_extra_config(self, extra: dict[str, Any]) -> None:
         saved = extra.get("layout", {})
@@ -598,6 +871,12 @@ class MorningRanker(Ranker):
         self.dropped_ = dict(extra.get("dropped", {}))
         self.best_epoch_ = extra.get("best_epoch")
         self.history_ = list(extra.get("history", []))
+        self.categories_ = list(extra.get("categories", []))
+        self.brand_category_ = dict(extra.get("brand_category", {}))
+        self.profile_brands_ = list(extra.get("profile_brands", []))
+        # keep the canonical order of the brand-similarity inputs (JSON stores keys sorted)
+        sim = extra.get("profile_sim_dims", {})
+        self.profile_sim_dims_ = {n: int(sim[n]) for v in VIEW_ORDER for n in VIEW_INPUTS[v] if n in sim}
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
