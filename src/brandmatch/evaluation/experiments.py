@@ -58,6 +58,31 @@ REAL_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
         "morning", {**_LITE, "frozen_views": "att", "cosine_weights": "diagonal", "fixed_cosine_views": "att",
                     "text_layers": [64, 64], "d_a": 64, "weight_decay": 1e-4, "lr": 0.001},
         "improvement attempt: weighted cosine + a small learned content tower (residual on cosine)"),
+    "MORNING category": (
+        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "category_view": True,
+                    "category_aux": 1.0, "lr": 0.0005},
+        "improvement: weighted-cosine + a category-affinity view s * log p(category(b) | m) (linear "
+        "classifier on the influencer's features vs the brand's one-hot category, + cross-entropy on "
+        "the positives' brand category)"),
+    "MORNING category +profile +hard": (
+        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "category_view": True,
+                    "category_aux": 1.0, "lr": 0.0005, "partner_profile": True, "negatives": "category"},
+        "as MORNING category + the two-hop partner-profile view + same-category hard negatives "
+        "(best validation MAP of the options without cosine_sqrt)"),
+    "MORNING partner-profile": (
+        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "partner_profile": True},
+        "improvement attempt: weighted-cosine + the two-hop partner-profile view alone (no validation gain)"),
+    "MORNING hellinger": (
+        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "cosine_sqrt": "content_text",
+                    "lr": 0.0001},
+        "improvement: weighted-cosine on the square roots of the LDA topic proportions (Hellinger / "
+        "Bhattacharyya affinity of the content topic distributions) instead of their raw cosine"),
+    "MORNING hellinger +category +profile +hard": (
+        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "cosine_sqrt": "content_text",
+                    "lr": 0.0005, "category_view": True, "category_aux": 1.0, "partner_profile": True,
+                    "negatives": "category"},
+        "MORNING hellinger + the category-affinity and partner-profile views + same-category hard negatives "
+        "(best validation MAP among the options tried)"),
     "MORNING paper": ("morning", {"patience": 10}, "faithful to sec. IV / V-A (usable: c on text only, att)"),
     "MORNING code": ("morning", {"variant": "code", "patience": 10}, "the authors' reference-code choices"),
     "MORNING paper +std-inputs -L1": ("morning", {"patience": 10, "input_norm": "standard", "l1": 0.0, "epochs": 30},
@@ -68,19 +93,40 @@ REAL_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "MORNING paper att-only": ("morning", {"views": "att", "patience": 10}, "Table IV ablation, attribute view only"),
 }
 
-#: Table IV analogues on the synthetic paper world (all five feature views present).
+#: The improvement recipe on the synthetic world ("MORNING+", not the paper): MORNING's score (a sum
+#: of per-view inner products), losses and trainer, learning on top of the training-free
+#: similarity: every view starts as the cosine of its raw feature views with a learned weight per
+#: feature view; the attribute view adds its tower beta (eq. 18) as a residual whose learned scale
+#: starts at 0.1 (so training starts at COSINE); the content/audience towers are left out
+#: (``frozen_views``): trained as residuals they diverged on the 1,365-d standardised visual inputs
+#: and learned bilinear forms on those inputs overfitted (validation MAP below COSINE). Standardised
+#: inputs, PyTorch's default init, no L1, margins 0.5.
+_PLUS: dict[str, Any] = {"cosine_residual": True, "frozen_views": "c,au", "tower_scale": 0.1, "init_range": 0.0,
+                         "input_norm": "standard", "l1": 0.0, "margins": [0.5, 0.5, 0.5], "epochs": 40,
+                         "patience": 8}
+ABLATIONS = (("c-only", "c"), ("au-only", "au"), ("att-only", "att"), ("c+au", "c,au"), ("c+att", "c,att"),
+             ("au+att", "au,att"), ("full", "c,au,att"))
+
+#: Table III/IV analogues on the synthetic paper world (all five feature views present).
 SYNTHETIC_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "RAND": ("rand", {}, "seeded random scores"),
+    "MIV": ("miv", {}, "brand-independent influencer value from post statistics"),
     "COSINE": ("cosine", {}, "training-free sum of per-view cosine"),
-    **{f"MORNING {v}": ("morning", {"views": views}, f"views {views}") for v, views in (
-        ("c-only", "c"), ("au-only", "au"), ("att-only", "att"), ("c+au", "c,au"), ("c+att", "c,att"),
-        ("au+att", "au,att"), ("full", "c,au,att"))},
-    **{f"MORNING weighted-cosine {v}": ("morning", {**_LITE, "views": views, "frozen_views": views,
-                                                    "cosine_weights": "diagonal"}, f"weighted cosine, views {views}")
-       for v, views in (("c-only", "c"), ("au-only", "au"), ("att-only", "att"), ("full", "c,au,att"))},
+    "ORACLE": ("oracle", {}, "the generator's latent score (knows the hidden state: an upper bound, not a model)"),
+    **{f"MORNING+ {v}": ("morning", {**_PLUS, "views": views},
+                         f"improvement recipe (cosine + learned view weights + attribute tower residual), views {views}")
+       for v, views in ABLATIONS},
+    "MORNING paper full": ("morning", {"patience": 5},
+                           "faithful to sec. IV / V-A, all three views with co-attention (one seed: CPU budget)"),
+    "MORNING paper full +std-inputs -L1": ("morning", {"patience": 5, "input_norm": "standard", "l1": 0.0},
+                                           "diagnostic: the faithful model with standardised inputs and no L1 (one seed)"),
 }
+#: variants run with fewer seeds than the others (CPU budget: the full towers train at ~30 s/epoch)
+SYNTHETIC_SEEDS: dict[str, int] = {"MORNING paper full": 1, "MORNING paper full +std-inputs -L1": 1}
 
 TRAINING_FREE = {"rand", "cosine", "miv"}
+#: models whose scores do not depend on a seed (run once)
+DETERMINISTIC = ("cosine", "miv", "oracle")
 
 
 def _key(model: str, params: dict[str, Any]) -> str:
@@ -130,15 +176,15 @@ def run_one(dataset: Dataset, model: str, params: dict[str, Any], *, grid: str =
 
 
 def run_variants(dataset: Dataset, variants: dict[str, tuple[str, dict[str, Any], str]], seeds: int,
-                 cache: Path | None, log=print) -> dict[str, list[dict[str, Any]]]:
-    """Every variant x seed (training-free deterministic models: once), cached per run."""
+                 cache: Path | None, log=print, seed_counts: dict[str, int] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every variant x seed (deterministic models: once; ``seed_counts`` caps a variant's seeds), cached per run."""
     out: dict[str, list[dict[str, Any]]] = {}
     for name, (model, params, _) in variants.items():
         runs = []
-        n_seeds = 1 if model in ("cosine", "miv") else seeds
+        n_seeds = 1 if model in DETERMINISTIC else min(seeds, (seed_counts or {}).get(name, seeds))
         for seed in range(n_seeds):
             p = dict(params)
-            if model not in ("cosine", "miv"):
+            if model not in DETERMINISTIC:
                 p["seed"] = seed
             path = cache / _slug(dataset.name) / _slug(name) / f"{_key(model, p)}.json" if cache else None
             if path is not None and path.exists():
@@ -212,18 +258,33 @@ def _better(m: str, a: float, b: float) -> bool:
     return a < b if m == "MedR" else a > b
 
 
-def real_verdict(summary: dict[str, Any]) -> str:
-    """Floor (beat COSINE on AUC, R@50, MAP) and target (the paper's row) for the best variant."""
+def validation_map(recs: Sequence[dict[str, Any]]) -> float:
+    """Mean over seeds of the validation MAP at each run's selected epoch (nan when not recorded)."""
+    vals = [(r.get("valid") or {}).get("MAP") for r in recs]
+    vals = [v for v in vals if v is not None and not math.isnan(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def real_verdict(summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """Floor (beat COSINE on AUC, R@50, MAP) and target (the paper's row) for the variant with the
+    best mean VALIDATION MAP (the test grid never picks the variant it is then judged on)."""
     cos = summary.get("COSINE")
     learned = {k: v for k, v in summary.items() if k.startswith("MORNING") and v is not None}
     if cos is None or not learned:
         return "Floor/target: not computable (COSINE or every MORNING variant missing)."
-    best = max(learned, key=lambda k: learned[k]["MAP"][0])
+    vmap = {k: validation_map((runs or {}).get(k, [])) for k in learned}
+    ranked = [k for k in learned if not math.isnan(vmap[k])]
+    if ranked:
+        best = max(ranked, key=lambda k: vmap[k])
+        how = f"by mean validation MAP ({vmap[best]:.3f})"
+    else:  # no validation records (no validation grid): say so rather than pick on test silently
+        best = max(learned, key=lambda k: learned[k]["MAP"][0])
+        how = "by mean test MAP (no validation grid: selection on the test grid, not a fair estimate)"
     row = learned[best]
     floor = all(row[m][0] > cos[m][0] for m in ("AUC", "R@50", "MAP"))
     paper = PAPER_ROWS["MOR. (paper, full data)"]
     reached = [m for m in METRIC_COLUMNS if not _better(m, paper[m], row[m][0])]
-    lines = [f"Best MORNING variant by mean test MAP: **{best}**.",
+    lines = [f"Best MORNING variant {how}: **{best}**.",
              f"- Floor (beat COSINE on AUC, R@50 and MAP, means over seeds): **{'met' if floor else 'NOT met'}** "
              f"(AUC {row['AUC'][0]:.3f} vs {cos['AUC'][0]:.3f}, R@50 {row['R@50'][0]:.3f} vs {cos['R@50'][0]:.3f}, "
              f"MAP {row['MAP'][0]:.3f} vs {cos['MAP'][0]:.3f}).",
@@ -237,15 +298,25 @@ def real_verdict(summary: dict[str, Any]) -> str:
 
 
 def synthetic_verdict(summary: dict[str, Any]) -> str:
-    full = summary.get("MORNING full")
+    """Does the full model beat every single-/two-view ablation and the training-free baselines?"""
+    full_name = "MORNING+ full"
+    full = summary.get(full_name)
     if full is None:
-        return "The full model is n/a on this world."
-    others = {k: v for k, v in summary.items() if k not in ("MORNING full", "RAND") and v is not None}
+        return f"{full_name} is n/a on this world."
+    rivals = {k: v for k, v in summary.items()
+              if v is not None and (k.startswith("MORNING+ ") or k in ("COSINE", "MIV", "RAND")) and k != full_name}
     lines = []
-    for m in ("AUC", "MAP", "R@50"):
-        losers = [k for k, v in others.items() if not _better(m, full[m][0], v[m][0])]
-        lines.append(f"- {m}: full model {'beats every ablation and COSINE' if not losers else 'does NOT beat ' + ', '.join(losers)}"
+    for m in ("AUC", "cAUC", "R@50", "MAP"):
+        losers = [k for k, v in rivals.items() if not _better(m, full[m][0], v[m][0])]
+        lines.append(f"- {m}: {full_name} {'beats every ablation and COSINE' if not losers else 'does NOT beat ' + ', '.join(losers)}"
                      f" ({full[m][0]:.3f}).")
+    cos = summary.get("COSINE")
+    for k in ("MORNING paper full", "MORNING paper full +std-inputs -L1"):
+        v = summary.get(k)
+        if v is not None and cos is not None:
+            beats = [m for m in ("AUC", "R@50", "MAP") if v[m][0] > cos[m][0]]
+            lines.append(f"- {k}: AUC {v['AUC'][0]:.3f}, MAP {v['MAP'][0]:.3f}; beats COSINE on "
+                         f"{', '.join(beats) if beats else 'none of AUC, R@50, MAP'}.")
     return "\n".join(lines)
 
 
@@ -299,27 +370,44 @@ REAL_NOTES = """### Reading the table
   the paper): much better than the faithful rows, still below COSINE. We did not separate the two
   effects on the real data (on the synthetic world the L1 term alone kills the content towers).
 - Adding capacity on top of the raw similarity (towers as a residual, a full bilinear form) raised
-  validation metrics and test AUC slightly in our tuning runs but lowered test MAP; the learned
-  per-dimension weighting of the cosine is the only change that did not hurt.
+  validation metrics and test AUC slightly in our tuning runs but lowered test MAP; reweighting or
+  transforming the raw similarity (per-dimension weights, Hellinger) did not hurt.
+- The category-affinity view (a classifier of the influencer's brand category), the two-hop
+  partner profile and the Hellinger cosine of the topic proportions (`cosine_sqrt`) were chosen on
+  the validation grid (gains there up to +0.015 AUC, +0.035 R@50, +0.04 MAP over COSINE, table in
+  docs/morning.md); on the test grid the gains shrink to at most +0.006 AUC, +0.015 R@50 and
+  +0.004 MAP (MORNING hellinger), inside COSINE's bootstrap interval, and the category view lowers
+  cAUC. The verdict above picks the variant by validation MAP, never by test MAP. The test accounts' topic vectors come from the authors' separate test feature files and
+  are more diffuse than the training/validation ones (docs/morning.md).
 """
 
 SYNTHETIC_NOTES = """### Reading the synthetic table (is the generator or the model wrong?)
 
-- The learned rows use reduced towers, standardised inputs, no L1 and at most 10 epochs (the override
-  line above; CPU budget): with the paper's L1 the content towers collapse on this world (a
-  content-only run with standardised inputs kept its loss at exactly 4 + 2 ln 2: every score ~0).
-- Model side: towers learned from ~2,700 pairs do not recover the similarity that raw cosine gives
-  for free (learned content-only AUC ~0.92 vs COSINE 0.95); the generator's latent score is a
-  weighted sum of cosines between latent mixtures that the observed features render with noise, so
-  per-view cosine of the observed features is already close to the latent ranking.
-- Generator/featurizer side: the attribute view carries almost no signal on this world (COSINE on
-  `attributes` alone: AUC 0.53; learned att-only 0.56; the paper's att-only: 0.805), and the audience
-  view is correlated with content, so extra views have little to add: the learned full model is not
-  better than c+au or c-only. With good per-view scores the multi-view sum does work: the
-  weighted-cosine full model beats each of its single views (AUC 0.950 vs 0.941 / 0.909 / 0.527,
-  MAP 0.343 vs 0.329 / 0.259 / 0.024), but not plain COSINE, the same sum with weight 1 per view.
-- So both: the attribute signal of the world (or its extraction into the `attributes` view) is too
-  weak to reproduce Table IV, and the paper's towers learned from scratch lose to the raw similarity.
+- The faithful model does not learn this world: with the paper's L1 (lambda = 0.001 on ~10 M weights)
+  and U(-0.1, 0.1) init on probability-vector inputs its validation MAP peaks in the first epochs
+  and early stopping ends the run; without L1 and with z-scored inputs the 1024-wide towers on the
+  1,365-d visual inputs produce scores in the thousands (losses of 10^4-10^5 in the first epochs)
+  and do not recover what raw cosine gives for free. So the paper's Table IV cannot be reproduced
+  with the paper's recipe here; that is the model side (its defaults), not the generator.
+- The MORNING+ rows keep MORNING's score (sum of per-view inner products), losses and trainer and
+  learn on top of the per-view cosine: a learned weight per feature view plus the attribute tower
+  as a residual. Every view helps: on AUC, R@50 and MAP each single view is beaten by every
+  two-view model containing it, and the full model has the best AUC, MAP, MRR and MedR of all ablations and beats COSINE on
+  every metric. Its MAP lead over c+att is 0.003 (inside the seed intervals). It does not beat
+  c+att on R@50 and R@10 (within the seed intervals) nor au+att on cAUC: adding the audience view to content + attributes raises AUC (the whole ranking) but not the
+  top of it. COSINE shows the same pattern (audience adds 0.04 AUC to content + attributes but
+  0.01 MAP), so this is a property of the world's *observed* audience: 25 members x 2 posts,
+  70% of their interests their own, 30% observation noise, render the latent audience mixture
+  (weight 1.0 in the latent score, twice content's) too noisily for the top ranks. The remaining
+  gap to the ORACLE (AUC 0.978) is what the features lose: the latent attribute types reach the
+  models only through the mean node2vec vector of bio keywords.
+- Attribute compatibility is where learning pays: the attribute tower lifts att-only from COSINE's
+  0.648 AUC (attributes view alone) to ~0.75, and c+att / full well above COSINE. Towers on the
+  content/audience views (trained as residuals) diverged on the standardised 1,365-d visual inputs,
+  and learned bilinear forms on them overfitted (validation MAP below COSINE), so they are left out
+  of the recipe; co-attention is therefore inactive in MORNING+ (it needs both towers).
+- Tried and rejected on validation (seed 0): same-category hard negatives (validation MAP 0.188 vs
+  0.220-0.240), triplet weight 0.2 (0.233, same as the recipe).
 """
 
 
@@ -344,14 +432,14 @@ def run_results(data: str | os.PathLike | Dataset, out: str | os.PathLike, *, sy
     parts = [HEADER, f"Command: `{cmd} --out {out}`\n", f"## Real public data: {ds.name}, official test grid\n",
              "Views available: content text (19-d LDA) and attributes (128-d node2vec) for every account; "
              "content visual for brands only (so content runs on text alone), no audience view.\n",
-             markdown_table(summary, PAPER_ROWS, n_seeds), "", real_verdict(summary), "",
+             markdown_table(summary, PAPER_ROWS, n_seeds), "", real_verdict(summary, runs), "",
              REAL_NOTES, "### Variants\n", variant_notes(chosen), "", "### Training\n", _train_stats(runs), ""]
     if synthetic is not None:
         sds = synthetic if isinstance(synthetic, Dataset) else load_dataset(synthetic)
         schosen = {k: v for k, v in SYNTHETIC_VARIANTS.items() if variants is None or k in variants or k in ("RAND", "COSINE")}
         if synthetic_params:
             schosen = {k: (m, {**p, **synthetic_params} if m == "morning" else p, d) for k, (m, p, d) in schosen.items()}
-        sruns = run_variants(sds, schosen, synthetic_seeds or seeds, cache, log)
+        sruns = run_variants(sds, schosen, synthetic_seeds or seeds, cache, log, SYNTHETIC_SEEDS)
         ssum = summarise(sruns)
         meta = sds.metadata or {}
         world = (f"preset {meta.get('preset')!r}, seed {meta.get('seed')}, generator version "
@@ -361,11 +449,11 @@ def run_results(data: str | os.PathLike | Dataset, out: str | os.PathLike, *, sy
                   markdown_table(ssum, None, {k: len(v) for k, v in sruns.items()}), "",
                   synthetic_verdict(ssum), "",
                   f"MORNING parameters overridden for this world: `{json.dumps(synthetic_params or {}, sort_keys=True)}`"
-                  f" (empty: the paper's defaults).", ""]
-        if ssum.get("MORNING full") is not None:
-            cats = [c for c in sruns["MORNING full"][0]["per_category"]]
-            per = {c: summarise({"x": sruns["MORNING full"]}, c)["x"] for c in cats}
-            parts += ["### Per category, full model (Table V analogue)\n", markdown_table(per), ""]
+                  f" (empty: the paper's defaults).", "", "### Variants\n", variant_notes(schosen), ""]
+        if ssum.get("MORNING+ full") is not None:
+            cats = [c for c in sruns["MORNING+ full"][0]["per_category"]]
+            per = {c: summarise({"x": sruns["MORNING+ full"]}, c)["x"] for c in cats}
+            parts += ["### Per category, MORNING+ full (Table V analogue)\n", markdown_table(per), ""]
         parts += [SYNTHETIC_NOTES, "### Training\n", _train_stats(sruns), ""]
     text = "\n".join(parts)
     from brandmatch.atomic import write_text_atomic
