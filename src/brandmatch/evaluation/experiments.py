@@ -396,8 +396,10 @@ SYNTHETIC_NOTES = """### Reading the synthetic table (is the generator or the mo
   learn on top of the per-view cosine: a learned weight per feature view plus the attribute tower
   as a residual. Every view helps: on AUC, R@50 and MAP each single view is beaten by every
   two-view model containing it, and the full model has the best AUC, MAP, MRR and MedR of all ablations and beats COSINE on
-  every metric. Its MAP lead over c+att is 0.003 (inside the seed intervals). It does not beat
-  c+att on R@50 and R@10 (within the seed intervals) nor au+att on cAUC: adding the audience view to content + attributes raises AUC (the whole ranking) but not the
+  every metric. Its MAP lead over c+att is 0.002 (inside the seed intervals; on the validation
+  grid c+att is ahead, 0.239 vs 0.233). It does not beat c+att on R@50 and R@10 (within the seed
+  intervals) nor att-only / au+att on cAUC (0.712 vs 0.715 / 0.744; the attribute view ranks well
+  within a category, the content view mostly across categories): adding the audience view to content + attributes raises AUC (the whole ranking) but not the
   top of it. COSINE shows the same pattern (audience adds 0.04 AUC to content + attributes but
   0.01 MAP), so this is a property of the world's *observed* audience: 25 members x 2 posts,
   70% of their interests their own, 30% observation noise, render the latent audience mixture
@@ -405,12 +407,12 @@ SYNTHETIC_NOTES = """### Reading the synthetic table (is the generator or the mo
   gap to the ORACLE (AUC 0.978) is what the features lose: the latent attribute types reach the
   models only through the mean node2vec vector of bio keywords.
 - Attribute compatibility is where learning pays: the attribute tower lifts att-only from COSINE's
-  0.648 AUC (attributes view alone) to ~0.75, and c+att / full well above COSINE. Towers on the
+  0.648 AUC (attributes view alone) to ~0.76, and c+att / full well above COSINE. Towers on the
   content/audience views (trained as residuals) diverged on the standardised 1,365-d visual inputs,
   and learned bilinear forms on them overfitted (validation MAP below COSINE), so they are left out
   of the recipe; co-attention is therefore inactive in MORNING+ (it needs both towers).
 - Tried and rejected on validation (seed 0): same-category hard negatives (validation MAP 0.188 vs
-  0.220-0.240), triplet weight 0.2 (0.233, same as the recipe).
+  ~0.23 for the recipe), triplet weight 0.2 (0.233, the same as the recipe).
 """
 
 
