@@ -125,7 +125,6 @@ SYNTHETIC_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
 #: on one thread and this diagnostic runs ~20 epochs)
 SYNTHETIC_SEEDS: dict[str, int] = {"MORNING paper full +std-inputs -L1": 1}
 
-TRAINING_FREE = {"rand", "cosine", "miv"}
 #: models whose scores do not depend on a seed (run once)
 DETERMINISTIC = ("cosine", "miv", "oracle")
 

@@ -69,6 +69,7 @@ from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelError, ModelUnavailable
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, register
+from brandmatch.models.cosine import normalized_rows
 from brandmatch.training.dropout import dropout
 from brandmatch.training.losses import global_cross_entropy, triplet_hinge
 from brandmatch.training.samplers import PairBatch, make_sampler
@@ -238,9 +239,7 @@ def partner_profiles(sim: dict[str, np.ndarray], partner_mean: dict[str, np.ndar
     w /= w.sum(axis=1, keepdims=True)
     out = {}
     for name, mean in partner_mean.items():
-        p = w @ mean.astype(np.float64)
-        norm = np.linalg.norm(p, axis=1, keepdims=True)
-        out[name] = np.divide(p, norm, out=np.zeros_like(p), where=norm > 0).astype(np.float32)
+        out[name] = normalized_rows(w @ mean.astype(np.float64)).astype(np.float32)
     return out
 
 
@@ -641,10 +640,7 @@ class MorningRanker(Ranker):
         out = {}
         for n in names:
             values, mask = features[n].lookup(list(ids))
-            v = values.astype(np.float64)
-            norm = np.linalg.norm(v, axis=1, keepdims=True)
-            v = np.divide(v, norm, out=np.zeros_like(v), where=norm > 0) * mask[:, None]
-            out[n] = v.astype(np.float32)
+            out[n] = (normalized_rows(values) * mask[:, None]).astype(np.float32)
         return out
 
     def _brand_profiles(self, net: MorningNet, features: FeatureSet, brand_ids: Sequence[str]) -> dict[str, torch.Tensor]:
