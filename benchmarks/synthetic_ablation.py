@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from brandmatch.data.store import load_dataset  # noqa: E402
 from brandmatch.data.synthetic import generate_world  # noqa: E402
 from brandmatch.evaluation.metrics import grid_metrics  # noqa: E402
-from brandmatch.evaluation.runner import fit_on_dataset  # noqa: E402
+from brandmatch.evaluation.runner import fit_model  # noqa: E402
 from brandmatch.features.simple import simple_features  # noqa: E402
 from brandmatch.features.store import FeatureSet  # noqa: E402
 from brandmatch.models import create  # noqa: E402
@@ -47,7 +47,7 @@ def cosine_auc(ds, feats: FeatureSet, views: list[str] | None, grid: str = "test
     saved = ds.features
     ds.features = feats
     try:
-        model = fit_on_dataset(create("cosine", views=views), ds)
+        model = fit_model(create("cosine", views=views), ds)
         g = ds.grid(grid)
         return auc(score_grid(model, g), g.labels)
     finally:
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     rows.append(("cosine [content_text+content_visual]", cosine_auc(ds, feats, ["content_text", "content_visual"])))
     rows.append(("cosine [all five views]", cosine_auc(ds, feats, None)))
     for name, params in (("oracle", {}), ("oracle (noise=False)", {"noise": False}), ("miv", {})):
-        model = fit_on_dataset(create(name.split()[0], **params), ds)
+        model = fit_model(create(name.split()[0], **params), ds)
         rows.append((name, auc(score_grid(model, g), g.labels)))
     for blocks in (("content",), ("content", "audience"), ("content", "attributes"),
                    ("content", "audience", "attributes"), ("audience",), ("attributes",)):

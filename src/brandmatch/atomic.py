@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -40,9 +41,25 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def finite_or_null(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float replaced by None (JSON null), recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    return obj
+
+
+def strict_json(obj: Any, **kwargs: Any) -> str:
+    """Strict JSON text (RFC 8259: no bare NaN or Infinity; non-finite floats become null)."""
+    return json.dumps(finite_or_null(obj), allow_nan=False, **kwargs)
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, sort_keys: bool = False) -> None:
-    """JSON (indented, NaN refused) written atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=False) + "\n")
+    """Strict JSON (indented; non-finite floats as null) written atomically."""
+    write_text_atomic(path, strict_json(obj, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:

@@ -119,14 +119,31 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("models", help="list the registered models")
+    p = sub.add_parser("models", help="list the registered models and their recipes")
+    p.add_argument("--params", metavar="MODEL", default=None, help="list one model's parameters")
 
 
 def _run_models(args: argparse.Namespace) -> int:
     from brandmatch.models import MODELS
+    from brandmatch.models.recipes import load_recipe, recipe_names
+    from brandmatch.models.terms import TERMS
 
+    if args.params:
+        if args.params not in MODELS:
+            raise BrandmatchError(f"--params {args.params!r}: unknown model (known: {', '.join(sorted(MODELS))})")
+        cls = MODELS[args.params]
+        lines = cls.describe_params() if hasattr(cls, "describe_params") else \
+            [f"{p.name} = {p.default!r}  ({p.allowed()}; {p.source})" for p in getattr(cls, "PARAMS", ())]
+        print("\n".join(lines) if lines else f"{args.params}: no parameters")
+        return 0
     for name in sorted(MODELS):
         print(f"{name:<12} {MODELS[name].summary}")
+        for recipe in recipe_names(name):
+            r = load_recipe(name, recipe)
+            default = " (default)" if recipe == getattr(MODELS[name], "default_recipe", None) else ""
+            print(f"  --recipe {recipe:<22} {r.description}{default}")
+    print("terms (models/terms/): " + "; ".join(f"{k}: {t.summary}" for k, t in TERMS.items()))
+    print("`brandmatch models --params NAME` lists a model's parameters with defaults, allowed values and sources")
     return 0
 
 
@@ -140,6 +157,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--model-dir", type=Path, help="a trained model directory (config.json + weights)")
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
     p.add_argument("--grid", default="test", help="candidate grid to rank (default: test)")
+    p.add_argument("--recipe", default=None, help="recipe of a model with recipes (see `brandmatch models`)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model hyper-parameter")
     p.add_argument("--json", type=Path, metavar="OUT", help="write metrics as JSON")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
@@ -154,12 +172,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     ds = load_dataset(args.data)
     if args.model_dir is not None:
+        if args.param or args.recipe:
+            raise BrandmatchError("--param / --recipe apply to --model; a trained --model-dir keeps its own")
         model = load_model(args.model_dir, ds.features)
         ev = evaluate_model(model, ds, args.grid, n_bootstrap=args.bootstrap, seed=args.seed)
         result = ModelResult(ds.name, model.name, ev, params=model.get_params())
     else:
-        result = run_model(args.model, ds, args.grid, params=_parse_params(args.param),
-                           n_bootstrap=args.bootstrap, seed=args.seed)
+        params = _parse_params(args.param)
+        if args.recipe is not None:
+            params["recipe"] = args.recipe
+        result = run_model(args.model, ds, args.grid, params=params, n_bootstrap=args.bootstrap, seed=args.seed)
     print(format_results([result], title=f"{ds.name}: grid {args.grid}"))
     if args.json:
         write_json_atomic(args.json, result_json(result))
@@ -356,14 +378,18 @@ def _run_featurize(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on the train split (validation grid for selection) and save it")
     p.add_argument("--model", required=True, help="registered model name (see `brandmatch models`)")
+    p.add_argument("--recipe", default=None,
+                   help="named recipe or a .toml file (morning: plus (default), paper, code, plus-attribute-tower)")
     p.add_argument("--data", type=Path, required=True, help="dataset directory")
     p.add_argument("--out", type=Path, required=True, help="model directory (checkpoints in OUT/checkpoints/)")
     p.add_argument("--views", default=None, help="views of MORNING-like models, e.g. c,au,att")
     p.add_argument("--seed", type=int, default=None, help="training seed")
-    p.add_argument("--epochs", type=int, default=None, help="maximum number of epochs")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model hyper-parameter")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all usable cores)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum number of epochs (>= 1)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="override one hyper-parameter (term parameters as TERM.KEY, e.g. cosine.weights=fixed)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/ (same settings and data)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: see docs/training-threads.md)")
     p.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
                    help="checkpoint after every N-th epoch and the last (default 1; full model: ~170 MB each)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -371,21 +397,29 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from brandmatch.data.store import load_dataset
-    from brandmatch.training.trainer import train_to_directory
+    from brandmatch.models.base import create
+    from brandmatch.training.trainer import TrainingOptions
+    from brandmatch.training.workflow import train_to_directory
 
     if args.checkpoint_every < 1:
         raise BrandmatchError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+    if args.threads is not None and args.threads < 1:
+        raise BrandmatchError(f"--threads must be >= 1, got {args.threads}")
     params = _parse_params(args.param)
     for key in ("views", "seed", "epochs"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
+    if args.recipe is not None:
+        params["recipe"] = args.recipe
+    model = create(args.model, **params)  # parameters validated before any data is read
     ds = load_dataset(args.data)
-    model = train_to_directory(args.model, ds, args.out, params, resume=args.resume,
-                               progress=not args.no_progress, threads=args.threads,
-                               checkpoint_every=args.checkpoint_every)
+    options = TrainingOptions(resume=args.resume, progress=not args.no_progress, threads=args.threads,
+                              checkpoint_every=args.checkpoint_every, compile_optimizer=None)
+    model = train_to_directory(model, ds, args.out, options=options)
     best = getattr(model, "best_epoch_", None)
-    print(f"trained {model.name} on {ds.name}" + (f" (selected epoch {best} on the validation grid)" if best else "")
-          + f"; saved to {args.out}")
+    recipe = getattr(model, "recipe", None)
+    print(f"trained {model.name}" + (f" (recipe {recipe})" if recipe else "") + f" on {ds.name}"
+          + (f" (selected epoch {best} on the validation grid)" if best else "") + f"; saved to {args.out}")
     return 0
 
 

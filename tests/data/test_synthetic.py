@@ -26,7 +26,7 @@ from brandmatch.data.synthetic import (
 )
 from brandmatch.errors import BrandmatchError, DatasetError
 from brandmatch.evaluation.metrics import grid_metrics
-from brandmatch.evaluation.runner import fit_on_dataset
+from brandmatch.evaluation.runner import fit_model
 from brandmatch.features.simple import simple_features
 from brandmatch.models import create
 from brandmatch.models.base import score_grid
@@ -225,7 +225,7 @@ def test_cli_generate_small(tmp_path, capsys):
                      "--simple-features"]) == 0
     ds = load_dataset(out)
     assert {"content_text", "audience_visual", "attributes", "activity", *LATENT_VIEWS} <= set(ds.features.names())
-    assert fit_on_dataset(create("cosine"), ds).used_views() == [
+    assert fit_model(create("cosine"), ds).required_inputs() == [
         "content_text", "content_visual", "audience_text", "audience_visual", "attributes"]
 
 
@@ -271,12 +271,12 @@ def test_paper_preset_statistics(paper):
 def test_paper_calibration_bounds(paper):
     """COSINE on simple features is between 0.70 and 0.85 AUC; the oracle reaches >= 0.95."""
     g = paper.grid("test")
-    oracle = fit_on_dataset(create("oracle"), paper)
+    oracle = fit_model(create("oracle"), paper)
     assert _auc(score_grid(oracle, g), g.labels) >= 0.95
     saved = paper.features
     try:
         paper.features = simple_features(paper)
-        cosine = fit_on_dataset(create("cosine"), paper)
+        cosine = fit_model(create("cosine"), paper)
         auc = _auc(score_grid(cosine, g), g.labels)
     finally:
         paper.features = saved

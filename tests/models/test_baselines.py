@@ -10,17 +10,17 @@ from brandmatch.errors import ModelUnavailable
 from brandmatch.features.activity import activity_view
 from brandmatch.features.store import FeatureSet, FeatureView
 from brandmatch.models import create
-from brandmatch.evaluation.runner import account_info, fit_on_dataset, run_model
+from brandmatch.evaluation.runner import account_info, fit_model, run_model
 
 
 def test_rand_is_seeded_and_order_independent(tiny_dataset):
-    model = fit_on_dataset(create("rand", seed=3), tiny_dataset)
+    model = fit_model(create("rand", seed=3), tiny_dataset)
     a = model.score(["b2", "b5"], ["m0", "m3", "m4"])
     b = model.score(["b5", "b2"], ["m4", "m0", "m3"])
     assert a.shape == (2, 3)
     assert np.all((a >= 0) & (a < 1))
     np.testing.assert_array_equal(a[0], b[1][[1, 2, 0]])
-    other = fit_on_dataset(create("rand", seed=4), tiny_dataset).score(["b2", "b5"], ["m0", "m3", "m4"])
+    other = fit_model(create("rand", seed=4), tiny_dataset).score(["b2", "b5"], ["m0", "m3", "m4"])
     assert not np.allclose(a, other)
 
 
@@ -45,9 +45,21 @@ def test_cosine_hand_computed():
 
 
 def test_cosine_unavailable_without_views():
-    model = create("cosine").fit(None, FeatureSet())
-    with pytest.raises(ModelUnavailable):
-        model.score(["b"], ["m"])
+    with pytest.raises(ModelUnavailable, match="none of the views"):
+        create("cosine").fit(None, FeatureSet())
+
+
+def test_cosine_and_miv_embed(tiny_dataset):
+    """Both decompose: score == embed(brands) @ embed(influencers).T."""
+    brands, infs = ["b2", "b5", "b0"], ["m0", "m3", "m4", "m7", "zz"]
+    cos = fit_model(create("cosine"), tiny_dataset)
+    np.testing.assert_allclose(cos.score(brands, infs), cos.embed(brands, "brand") @ cos.embed(infs, "influencer").T,
+                               rtol=1e-12)
+    # by hand: b2 (food axis [1, 0] text, [1, 0] attributes) vs m0 ([0.9, 0.1], [0.9, 6/13])
+    u = lambda v: np.asarray(v, float) / np.linalg.norm(v)  # noqa: E731
+    expect = u([1, 0]) @ u([0.9, 0.1]) + u([1, 2 / 13]) @ u([0.9, 6 / 13])
+    assert cos.score(["b2"], ["m0"])[0, 0] == pytest.approx(expect, rel=1e-6)
+    assert cos.score(["b2"], ["zz"])[0, 0] == 0.0  # an unknown account has no view: contributes nothing
 
 
 def test_cosine_ranks_the_tiny_grid(tiny_dataset):
@@ -93,3 +105,9 @@ def test_miv_scores_activeness(tiny_dataset):
     assert np.all(s[0] == s[1])  # brand-independent
     z = (np.log1p(view.values[[ids.index("m0"), ids.index("m1")], :3])).astype(float)
     assert s[0, 0] > s[0, 1] or np.allclose(z[0], z[1])
+    # MIV decomposes: [1] for brands, [MIV(m)] for influencers; an influencer without statistics
+    # ("zz" is unknown) gets the training floor, whatever else is in the query
+    np.testing.assert_allclose(s, model.embed(["b2", "b5"], "brand") @ model.embed(["m0", "m1"], "influencer").T)
+    alone = model.score(["b2"], ["zz"])[0, 0]
+    assert alone == model.score(["b2"], ["m0", "zz"])[0, 1] == model.floor_
+    assert model.floor_ < s.min()

@@ -10,7 +10,7 @@ import pytest
 from brandmatch.data.synthetic import generate_world
 from brandmatch.errors import ModelUnavailable
 from brandmatch.evaluation.metrics import grid_metrics
-from brandmatch.evaluation.runner import fit_on_dataset, run_model
+from brandmatch.evaluation.runner import fit_model, run_model
 from brandmatch.features.store import FeatureSet
 from brandmatch.models import MODELS, create
 from brandmatch.models.base import score_grid
@@ -33,11 +33,11 @@ def test_registered():
 
 def test_oracle_ranks_partners_first_on_synthetic(small):
     g = small.grid("test")
-    model = fit_on_dataset(create("oracle"), small)
+    model = fit_model(create("oracle"), small)
     scores = score_grid(model, g)
     assert scores.shape == g.labels.shape and np.isfinite(scores).all()
     assert _auc(scores, g.labels) >= 0.9
-    plain = fit_on_dataset(create("oracle", noise=False), small)
+    plain = fit_model(create("oracle", noise=False), small)
     assert _auc(score_grid(plain, g), g.labels) >= 0.85
     # the noise term is a deterministic hash: same scores twice
     np.testing.assert_array_equal(scores, score_grid(model, g))
@@ -48,7 +48,7 @@ def test_oracle_unavailable_without_latent_views(small):
     try:
         small.features = FeatureSet({k: v for k, v in saved.views.items() if not k.startswith("latent.")})
         with pytest.raises(ModelUnavailable):
-            fit_on_dataset(create("oracle"), small)
+            fit_model(create("oracle"), small)
         result = run_model("oracle", small, n_bootstrap=10)
         assert result.evaluation is None and "synthetic" in result.unavailable
     finally:
@@ -66,4 +66,4 @@ def test_oracle_unavailable_on_tiny_dataset():
 def test_cosine_ignores_latent_views(small):
     # latent views are not standard views: COSINE has nothing to use in the generated feature set
     with pytest.raises(ModelUnavailable):
-        fit_on_dataset(create("cosine"), small).score(["b0000"], ["m0000000"])
+        fit_model(create("cosine"), small).score(["b0000"], ["m0000000"])

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from brandmatch.training.losses import RANKING_LOSSES, global_cross_entropy, l1_penalty, triplet_hinge
+from brandmatch.training.losses import LOSSES, global_cross_entropy, l1_penalty, score_difference, triplet_hinge
 
 
 def test_triplet_hinge_reductions():
@@ -36,7 +36,13 @@ def test_l1_over_weight_matrices():
     assert torch.isclose(l1_penalty(lin.parameters(), 0.001, include_biases=True), torch.tensor(0.001 * 6.0))
 
 
-def test_one_signature():
+def test_score_difference_hand_computed():
+    assert torch.isclose(score_difference(torch.tensor([3.0, 1.0]), torch.tensor([1.0, 2.0])), torch.tensor(-0.5))
+
+
+def test_registered_signatures():
     pos, neg = torch.randn(5), torch.randn(5)
-    for fn in RANKING_LOSSES.values():
-        assert fn(pos, neg).shape == ()
+    assert {e.signature for e in LOSSES.values()} <= {"pairwise", "listwise"}
+    for entry in LOSSES.values():
+        if entry.signature == "pairwise":
+            assert entry.fn(pos, neg).shape == ()

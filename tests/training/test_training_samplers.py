@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from brandmatch.errors import ModelError
+
 from brandmatch.data.schema import CooperationSet
 from brandmatch.training.samplers import CategoryNegativeSampler, UniformNegativeSampler, make_sampler
 
@@ -34,7 +36,7 @@ def test_uniform_covers_the_pool_and_is_seeded():
 
 def test_brand_with_every_influencer_is_an_error():
     co = CooperationSet(np.array(["b0", "b0"]), np.array(["m0", "m1"]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ModelError):
         UniformNegativeSampler(co)
 
 

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from brandmatch.atomic import strict_json
 from brandmatch.data.store import Dataset, load_dataset
 from brandmatch.errors import ModelUnavailable
 
@@ -39,71 +40,68 @@ PAPER_ROWS: dict[str, dict[str, float]] = {
                            "MAP": 0.234, "MedR": 2},
 }
 
-#: shared settings of the "learn on top of COSINE" variants (documented improvements, not the paper)
-_LITE: dict[str, Any] = {"cosine_residual": True, "init_range": 0.0, "input_norm": "standard", "l1": 0.0,
+#: settings shared by the "learn on top of COSINE" variants (documented improvements, not the paper):
+#: MORNING's objective and trainer over the weighted-cosine term, no towers
+_LITE: dict[str, Any] = {"recipe": None, "terms": ["cosine"], "cosine.weights": "diagonal", "l1": 0.0,
                          "margins": [0.5, 0.5, 0.5], "lr": 0.002, "epochs": 30, "patience": 5}
+_CATEGORY: dict[str, Any] = {"category.aux": 1.0, "category.input_norm": "standard"}
 
 #: Variants on the real public data: (model name, params, description). Seeds are added per run.
 REAL_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "RAND": ("rand", {}, "seeded random scores"),
     "COSINE": ("cosine", {}, "training-free sum of per-view cosine (text + attributes)"),
     "MORNING weighted-cosine": (
-        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal"},
-        "improvement: MORNING's score/loss/trainer with each view's tower replaced by a learned "
-        "per-dimension weighting of the cosine of the raw features (starts at COSINE)"),
+        "morning", dict(_LITE),
+        "improvement: MORNING's losses and trainer over a learned per-dimension weighting of the cosine "
+        "of the raw features (starts at COSINE)"),
     "MORNING weighted-cosine +hard": (
-        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "negatives": "category"},
+        "morning", {**_LITE, "negatives": "category"},
         "as weighted-cosine, half of the negatives from the brand's category (training categories)"),
     "MORNING residual-towers": (
-        "morning", {**_LITE, "frozen_views": "att", "cosine_weights": "diagonal", "fixed_cosine_views": "att",
-                    "text_layers": [64, 64], "d_a": 64, "weight_decay": 1e-4, "lr": 0.001},
+        "morning", {**_LITE, "terms": ["tower", "cosine"], "cosine.fixed_views": ["att"], "tower.views": ["c"],
+                    "tower.text_layers": [64, 64], "tower.d_a": 64, "tower.init_range": 0.0,
+                    "tower.input_norm": "standard", "weight_decay": 1e-4, "lr": 0.001},
         "improvement attempt: weighted cosine + a small learned content tower (residual on cosine)"),
     "MORNING category": (
-        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "category_view": True,
-                    "category_aux": 1.0, "lr": 0.0005},
-        "improvement: weighted-cosine + a category-affinity view s * log p(category(b) | m) (linear "
+        "morning", {**_LITE, "terms": ["cosine", "category"], **_CATEGORY, "lr": 0.0005},
+        "improvement: weighted-cosine + a category-affinity term s * log p(category(b) | m) (linear "
         "classifier on the influencer's features vs the brand's one-hot category, + cross-entropy on "
         "the positives' brand category)"),
     "MORNING category +profile +hard": (
-        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "category_view": True,
-                    "category_aux": 1.0, "lr": 0.0005, "partner_profile": True, "negatives": "category"},
-        "as MORNING category + the two-hop partner-profile view + same-category hard negatives "
-        "(best validation MAP of the options without cosine_sqrt)"),
+        "morning", {**_LITE, "terms": ["cosine", "category", "profile"], **_CATEGORY, "lr": 0.0005,
+                    "negatives": "category"},
+        "as MORNING category + the two-hop partner-profile term + same-category hard negatives"),
     "MORNING partner-profile": (
-        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "partner_profile": True},
-        "improvement attempt: weighted-cosine + the two-hop partner-profile view alone (no validation gain)"),
+        "morning", {**_LITE, "terms": ["cosine", "profile"]},
+        "improvement attempt: weighted-cosine + the two-hop partner-profile term alone"),
     "MORNING hellinger": (
-        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "cosine_sqrt": "content_text",
-                    "lr": 0.0001},
+        "morning", {**_LITE, "cosine.sqrt": ["content_text"], "lr": 0.0001},
         "improvement: weighted-cosine on the square roots of the LDA topic proportions (Hellinger / "
         "Bhattacharyya affinity of the content topic distributions) instead of their raw cosine"),
-    "MORNING hellinger +category +profile +hard": (
-        "morning", {**_LITE, "frozen_views": "c,att", "cosine_weights": "diagonal", "cosine_sqrt": "content_text",
-                    "lr": 0.0005, "category_view": True, "category_aux": 1.0, "partner_profile": True,
-                    "negatives": "category"},
-        "MORNING hellinger + the category-affinity and partner-profile views + same-category hard negatives "
-        "(best validation MAP among the options tried)"),
-    "MORNING paper": ("morning", {"patience": 10}, "faithful to sec. IV / V-A (usable: c on text only, att)"),
-    "MORNING code": ("morning", {"variant": "code", "patience": 10}, "the authors' reference-code choices"),
-    "MORNING paper +std-inputs -L1": ("morning", {"patience": 10, "input_norm": "standard", "l1": 0.0, "epochs": 30},
-                                  "diagnostic: paper model with standardised inputs and without the L1 term, <= 30 epochs"),
-    "MORNING paper +std-inputs -L1 100ep": ("morning", {"patience": 10, "input_norm": "standard", "l1": 0.0},
+    "MORNING plus (default recipe)": (
+        "morning", {"recipe": "plus"},
+        "recipe plus = hellinger + category + profile + hard negatives (best validation MAP among the "
+        "options tried; what `brandmatch train --model morning` trains)"),
+    "MORNING paper": ("morning", {"recipe": "paper"}, "recipe paper: faithful to sec. IV / V-A (usable: c on "
+                      "text only, att)"),
+    "MORNING code": ("morning", {"recipe": "code"}, "recipe code: the authors' reference-code choices"),
+    "MORNING paper +std-inputs -L1": ("morning", {"recipe": "paper", "tower.input_norm": "standard", "l1": 0.0,
+                                                  "epochs": 30},
+                                      "diagnostic: paper model with standardised inputs and without the L1 term, "
+                                      "<= 30 epochs"),
+    "MORNING paper +std-inputs -L1 100ep": ("morning", {"recipe": "paper", "tower.input_norm": "standard",
+                                                        "l1": 0.0},
                                             "as the row above with the paper's 100 epochs at most"),
-    "MORNING paper c-only": ("morning", {"views": "c", "patience": 10}, "Table IV ablation, content view only"),
-    "MORNING paper att-only": ("morning", {"views": "att", "patience": 10}, "Table IV ablation, attribute view only"),
+    "MORNING paper c-only": ("morning", {"recipe": "paper", "views": ["c"]}, "Table IV ablation, content view only"),
+    "MORNING paper att-only": ("morning", {"recipe": "paper", "views": ["att"]},
+                               "Table IV ablation, attribute view only"),
 }
 
-#: The improvement recipe on the synthetic world ("MORNING+", not the paper): MORNING's score (a sum
-#: of per-view inner products), losses and trainer, learning on top of the training-free
-#: similarity: every view starts as the cosine of its raw feature views with a learned weight per
-#: feature view; the attribute view adds its tower beta (eq. 18) as a residual whose learned scale
-#: starts at 0.1 (so training starts at COSINE); the content/audience towers are left out
-#: (``frozen_views``): trained as residuals they diverged on the 1,365-d standardised visual inputs
-#: and learned bilinear forms on those inputs overfitted (validation MAP below COSINE). Standardised
-#: inputs, PyTorch's default init, no L1, margins 0.5.
-_PLUS: dict[str, Any] = {"cosine_residual": True, "frozen_views": "c,au", "tower_scale": 0.1, "init_range": 0.0,
-                         "input_norm": "standard", "l1": 0.0, "margins": [0.5, 0.5, 0.5], "epochs": 40,
-                         "patience": 8}
+#: The improvement recipe on the synthetic world ("MORNING+", not the paper): recipe
+#: plus-attribute-tower (src/brandmatch/recipes/morning/plus-attribute-tower.toml): every view
+#: starts as the cosine of its raw feature views with a learned weight per feature view; the
+#: attribute view adds its tower beta (eq. 18) as a residual whose learned scale starts at 0.1.
+_PLUS: dict[str, Any] = {"recipe": "plus-attribute-tower"}
 ABLATIONS = (("c-only", "c"), ("au-only", "au"), ("att-only", "att"), ("c+au", "c,au"), ("c+att", "c,att"),
              ("au+att", "au,att"), ("full", "c,au,att"))
 
@@ -113,12 +111,13 @@ SYNTHETIC_VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
     "MIV": ("miv", {}, "brand-independent influencer value from post statistics"),
     "COSINE": ("cosine", {}, "training-free sum of per-view cosine"),
     "ORACLE": ("oracle", {}, "the generator's latent score (knows the hidden state: an upper bound, not a model)"),
-    **{f"MORNING+ {v}": ("morning", {**_PLUS, "views": views},
+    **{f"MORNING+ {v}": ("morning", {**_PLUS, "views": views.split(",")},
                          f"improvement recipe (cosine + learned view weights + attribute tower residual), views {views}")
        for v, views in ABLATIONS},
-    "MORNING paper full": ("morning", {"patience": 5},
+    "MORNING paper full": ("morning", {"recipe": "paper", "patience": 5},
                            "faithful to sec. IV / V-A, all three views with co-attention"),
-    "MORNING paper full +std-inputs -L1": ("morning", {"patience": 5, "input_norm": "standard", "l1": 0.0},
+    "MORNING paper full +std-inputs -L1": ("morning", {"recipe": "paper", "patience": 5,
+                                                       "tower.input_norm": "standard", "l1": 0.0},
                                            "diagnostic: the faithful model with standardised inputs and no L1 (one seed)"),
 }
 #: variants run with fewer seeds than the others (CPU budget: the full towers train at ~30 s/epoch
@@ -141,22 +140,21 @@ def _slug(name: str) -> str:
 def _write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
+    tmp.write_text(strict_json(obj, indent=1))
     os.replace(tmp, path)
 
 
 def run_one(dataset: Dataset, model: str, params: dict[str, Any], *, grid: str = "test") -> dict[str, Any]:
     """Fit on the train split (validation grid for selection), evaluate ``grid``: a JSON-able record."""
-    from brandmatch.evaluation.runner import evaluate_model, fit_on_dataset
+    from brandmatch.evaluation.runner import evaluate_model
     from brandmatch.models.base import create
+    from brandmatch.training.trainer import TrainingOptions
+    from brandmatch.training.workflow import fit_model
 
     t0 = time.perf_counter()
     m = create(model, **params)
-    opts = getattr(m, "training_options", None)
-    if opts is not None:
-        opts.progress = False
     try:
-        fit_on_dataset(m, dataset)
+        fit_model(m, dataset, TrainingOptions(progress=False))
     except ModelUnavailable as exc:
         return {"available": False, "reason": str(exc)}
     ev = evaluate_model(m, dataset, grid, n_bootstrap=0)
@@ -166,7 +164,7 @@ def run_one(dataset: Dataset, model: str, params: dict[str, Any], *, grid: str =
         "per_category": {c: {k: float(v) for k, v in d.items()} for c, d in ev.per_category.items()},
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    if hasattr(m, "best_epoch_"):
+    if getattr(m, "learns", False):
         record["best_epoch"] = m.best_epoch_
         record["epochs_run"] = len(m.history_)
         if m.best_epoch_:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from brandmatch.data.store import Dataset
-from brandmatch.errors import DatasetError, ModelUnavailable
+from brandmatch.errors import ModelUnavailable
 from brandmatch.evaluation.protocol import GridEvaluation, evaluate_grid
-from brandmatch.models.base import AccountInfo, Ranker, create, score_grid
+from brandmatch.models.base import Ranker, create, score_grid
+from brandmatch.training.workflow import account_info, fit_model  # noqa: F401  (the one training workflow)
 
 
 @dataclass
@@ -36,30 +37,6 @@ class ModelResult:
             out.update(self.evaluation.to_json_dict())
         out["seconds"] = round(self.seconds, 3)
         return out
-
-
-def account_info(dataset: Dataset, splits: tuple[str, ...] = ("train",)) -> AccountInfo:
-    """What a model may know when trained on ``splits``: categories from those cooperations only."""
-    train = dataset.cooperations(list(splits))
-    cats = dataset.brand_category()
-    inf_cats: dict[str, set[str]] = {}
-    for b, m in zip(train.brand_ids.tolist(), train.influencer_ids.tolist()):
-        if cats.get(b) is not None:
-            inf_cats.setdefault(m, set()).add(cats[b])
-    return AccountInfo(
-        brand_category=cats,
-        influencer_categories={m: frozenset(c) for m, c in inf_cats.items()},
-        influencers=tuple(train.influencers),
-    )
-
-
-def fit_on_dataset(model: Ranker, dataset: Dataset) -> Ranker:
-    """Fit on the train split; the validation grid (if the dataset has one) is given for selection."""
-    train = dataset.cooperations("train")
-    if len(train) == 0:
-        raise DatasetError(f"{dataset.path or dataset.name}: no training cooperations (splits table has no train brands)")
-    valid = dataset.grid("validation") if "validation" in dataset.grid_names() else None
-    return model.fit(train, dataset.features, valid, account_info(dataset))
 
 
 def evaluate_model(
@@ -93,13 +70,14 @@ def run_model(
     params: dict[str, Any] | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    options: Any = None,
 ) -> ModelResult:
     """Create, fit and evaluate a registered model; an unavailable model gives an n/a row."""
     params = dict(params or {})
     start = time.perf_counter()
     try:
         model = create(name, **params)
-        fit_on_dataset(model, dataset)
+        fit_model(model, dataset, options)
         evaluation = evaluate_model(model, dataset, grid, n_bootstrap=n_bootstrap, seed=seed)
     except ModelUnavailable as exc:
         return ModelResult(dataset.name, name, None, str(exc), params, time.perf_counter() - start)

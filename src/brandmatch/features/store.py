@@ -97,6 +97,21 @@ class FeatureView:
         values[~mask] = 0.0
         return values, mask
 
+    def checksum(self) -> str:
+        """SHA-256 of the view's content (name, ids, values, mask): the same data, the same digest,
+        whether the view came from disk or from memory (computed once per object)."""
+        cached = self.__dict__.get("_checksum")
+        if cached is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            h.update(self.name.encode())
+            h.update("\x00".join(self.ids.tolist()).encode())
+            h.update(np.ascontiguousarray(self.values).tobytes())
+            h.update(np.packbits(self.mask).tobytes())
+            cached = self.__dict__["_checksum"] = h.hexdigest()
+        return cached
+
     def coverage(self, account_ids: Iterable[str]) -> float:
         """Share of ``account_ids`` for which the view is present."""
         ids = list(account_ids)

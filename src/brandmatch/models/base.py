@@ -7,6 +7,9 @@ A model learns F(brand, influencer) from training cooperations over a :class:`Fe
 - ``embed(account_ids, role)`` -> (n, d) vectors where F decomposes into an inner product of
   per-account vectors (then ``score == embed(brands) @ embed(influencers).T``).
 - ``save(dir)`` / ``load(dir, features)``: ``config.json`` plus ``weights.safetensors``; never pickle.
+  ``config.json`` records the weights' SHA-256 (verified on load) and the model's provenance: the
+  checksums of the feature views it read, the dataset manifest, the recipe and the code version;
+  loading against features whose checksums differ fails with a message naming the view.
 
 Hyper-parameters are keyword arguments of ``__init__`` whose defaults are the papers' values.
 """
@@ -25,14 +28,14 @@ from typing import Any, ClassVar, Sequence, TypeVar
 
 import numpy as np
 
-from brandmatch.atomic import replace_dir
+from brandmatch.atomic import replace_dir, sha256_file, strict_json
 from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelError
 from brandmatch.features.store import FeatureSet
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Ranker(ABC):
     summary: ClassVar[str] = ""
 
     features_: FeatureSet | None = None
+    #: where the fitted model came from (set by the training workflow; saved in config.json)
+    provenance_: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ protocol
     def fit(
@@ -81,7 +86,16 @@ class Ranker(ABC):
         """Per-account vectors (n, d) with F = <embed(b), embed(m)>; not all models decompose."""
         raise NotImplementedError(f"model {self.name!r} does not decompose into an inner product")
 
+    def required_inputs(self) -> list[str]:
+        """The feature views the fitted model reads (recorded and checked by save / load)."""
+        return []
+
     # ------------------------------------------------------------ params
+    @classmethod
+    def from_params(cls: type[R], params: dict[str, Any]) -> R:
+        """Rebuild from :meth:`get_params` output (what ``config.json`` stores)."""
+        return cls(**params)
+
     def get_params(self) -> dict[str, Any]:
         """The constructor's keyword arguments as currently set (JSON-serialisable)."""
         sig = inspect.signature(type(self).__init__)
@@ -118,17 +132,17 @@ class Ranker(ABC):
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
+            state = {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in self.state_dict().items()}
+            save_file(state, str(tmp / WEIGHTS_FILE))
             config = {
                 "format_version": FORMAT_VERSION,
                 "model": self.name,
                 "params": self.get_params(),
                 "extra": self.extra_config(),
+                "provenance": self.provenance_ or {},
+                "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
             }
-            with open(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
-                json.dump(config, f, indent=2, sort_keys=True)
-                f.write("\n")
-            state = {k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}
-            save_file(state, str(tmp / WEIGHTS_FILE))
+            (tmp / CONFIG_FILE).write_text(strict_json(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             replace_dir(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -156,14 +170,23 @@ def create(name: str, **params: Any) -> Ranker:
         cls = MODELS[name]
     except KeyError:
         raise ModelError(f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})") from None
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ModelError(f"model {name!r}: {exc}") from None
+    sig = inspect.signature(cls.__init__)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        from brandmatch.models.params import unknown
+
+        known = [p for p in sig.parameters if p != "self"]
+        for key in params:
+            if key not in known:
+                raise unknown(name, key, known)
+    return cls(**params)
 
 
-def load_model(directory: str | os.PathLike, features: FeatureSet) -> Ranker:
-    """Rebuild a model saved with :meth:`Ranker.save` over ``features``."""
+def load_model(directory: str | os.PathLike, features: FeatureSet, *, check_features: bool = True) -> Ranker:
+    """Rebuild a model saved with :meth:`Ranker.save` over ``features``.
+
+    The weights must match their recorded SHA-256; with ``check_features`` every feature view the
+    model was trained on must be in ``features`` with the recorded checksum.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -177,16 +200,41 @@ def load_model(directory: str | os.PathLike, features: FeatureSet) -> Ranker:
         raise ModelError(f"{cpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
     if config.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"{cpath}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}")
-    model = create(config["model"], **config.get("params", {}))
+    import brandmatch.models  # noqa: F401  (fills the registry)
+
+    if config.get("model") not in MODELS:
+        raise ModelError(f"{cpath}: unknown model {config.get('model')!r} (known: {', '.join(sorted(MODELS))})")
+    model = MODELS[config["model"]].from_params(dict(config.get("params", {})))
     wpath = directory / WEIGHTS_FILE
+    if not wpath.exists():
+        raise ModelError(f"{wpath}: missing weights file")
+    if sha256_file(wpath) != config.get("weights_sha256"):
+        raise ModelError(f"{wpath}: checksum does not match config.json (file changed or truncated)")
     try:
-        state = load_file(str(wpath)) if wpath.exists() else {}
+        state = load_file(str(wpath))
     except (SafetensorError, OSError) as exc:
         raise ModelError(f"{wpath}: unreadable weights ({exc})") from None
+    provenance = config.get("provenance") or {}
+    if check_features:
+        check_feature_checksums(provenance.get("features", {}), features, directory)
     model.load_extra_config(config.get("extra", {}))
     model.load_state_dict(state)
     model.features_ = features
+    model.provenance_ = provenance
     return model
+
+
+def check_feature_checksums(recorded: dict[str, str], features: FeatureSet, source: object) -> None:
+    """Every recorded view must be in ``features`` with the same content checksum."""
+    for name, digest in recorded.items():
+        if name not in features:
+            raise ModelError(f"{source}: the model was trained on feature view {name!r}, which these features "
+                             f"do not have (have: {', '.join(features.names()) or 'none'})")
+        now = features[name].checksum()
+        if now != digest:
+            raise ModelError(f"{source}: feature view {name!r} differs from the one the model was trained on "
+                             f"(checksum {now[:12]} vs {digest[:12]}): features recomputed or another dataset; "
+                             f"retrain, or use the data the model was trained on")
 
 
 def score_grid(model: Ranker, grid: CandidateGrid) -> np.ndarray:

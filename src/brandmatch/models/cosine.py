@@ -1,7 +1,9 @@
-"""COSINE: training-free content match, the sum over views of cos(brand vector, influencer vector).
+"""COSINE: training-free content match, the sum over feature views of cos(brand vector, influencer vector).
 
 F(b, m) = sum_{v in views, v present for b and m} cos(x_b^v, x_m^v). A view missing for either
-account contributes nothing to that pair (it is not treated as a zero vector).
+account contributes nothing to that pair (it is not treated as a zero vector). COSINE is the
+``cosine`` score term with fixed weights (:mod:`brandmatch.models.terms.cosine`), so it embeds:
+score = embed(b, "brand") . embed(m, "influencer") (unit vectors of every view, concatenated).
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ from typing import Sequence
 import numpy as np
 
 from brandmatch.errors import ModelUnavailable
-from brandmatch.features.store import STANDARD_VIEWS
-from brandmatch.models.base import Ranker, register
+from brandmatch.features.store import STANDARD_VIEWS, FeatureSet
+from brandmatch.models.base import register
+from brandmatch.models.composed import ComposedRanker
+from brandmatch.models.params import Param, resolve
+from brandmatch.models.terms.base import ScoreTerm, view_of
+from brandmatch.models.terms.cosine import CosineTerm
 
 
 def normalized_rows(x: np.ndarray) -> np.ndarray:
@@ -23,31 +29,31 @@ def normalized_rows(x: np.ndarray) -> np.ndarray:
 
 
 @register
-class CosineRanker(Ranker):
+class CosineRanker(ComposedRanker):
     """Sum of per-view cosine similarities; ``views=None`` uses every standard view present."""
 
     name = "cosine"
     summary = "COSINE: training-free sum of per-view cosine similarities"
+    PARAMS = (Param("views", None, "names", "feature views to compare (null: every standard view present)",
+                    nullable=True),)
 
-    def __init__(self, views: list[str] | None = None):
-        self.views = views
+    def __init__(self, views: list[str] | str | None = None):
+        super().__init__()
+        self.views = resolve(self.name, self.PARAMS, {"views": views})["views"]
 
-    def used_views(self) -> list[str]:
-        feats = self._require_fitted()
+    def get_params(self) -> dict:
+        return {"views": self.views}
+
+    def make_terms(self) -> list[ScoreTerm]:
+        return [CosineTerm(weights="fixed")]
+
+    def usable_layout(self, features: FeatureSet, brands: Sequence[str], influencers: Sequence[str]) -> None:
+        """Every wanted view present for some account (no training accounts needed)."""
         wanted = self.views if self.views is not None else list(STANDARD_VIEWS)
-        present = [v for v in wanted if v in feats and feats[v].mask.any()]
+        present = [v for v in wanted if v in features and features[v].mask.any()]
         if not present:
-            raise ModelUnavailable(
-                f"cosine: none of the views {', '.join(wanted)} is present in the feature set"
-            )
-        return present
-
-    def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> np.ndarray:
-        feats = self._require_fitted()
-        total = np.zeros((len(brand_ids), len(influencer_ids)), dtype=np.float64)
-        for view in self.used_views():
-            xb, mb = feats[view].lookup(list(brand_ids))
-            xm, mm = feats[view].lookup(list(influencer_ids))
-            sim = normalized_rows(xb) @ normalized_rows(xm).T
-            total += np.where(mb[:, None] & mm[None, :], sim, 0.0)
-        return total
+            raise ModelUnavailable(f"cosine: none of the views {', '.join(wanted)} is present in the feature set")
+        layout: dict[str, dict[str, int]] = {}
+        for v in present:
+            layout.setdefault(view_of(v), {})[v] = features[v].dim
+        self.layout_, self.dropped_ = layout, {}

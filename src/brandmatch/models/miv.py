@@ -2,7 +2,9 @@
 
 MIV(m) = sum_i z(f_i(m)) over the factors f = log(1 + followers), log(1 + likes per post),
 log(1 + comments per post), posts per day; z-scores use the training influencers' statistics.
-The score ignores the brand (F(b, m) = MIV(m)), so it ranks every brand's candidates the same way.
+The score ignores the brand (F(b, m) = MIV(m)), so it ranks every brand's candidates the same way;
+an influencer without activity statistics gets the lowest training value minus 1. It decomposes:
+embed(b, "brand") = [1], embed(m, "influencer") = [MIV(m)].
 Without an ``activity`` view built from posts and follower counts the model is unavailable.
 """
 
@@ -13,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from brandmatch.data.schema import CandidateGrid, CooperationSet
-from brandmatch.errors import ModelUnavailable
+from brandmatch.errors import ModelError, ModelUnavailable
 from brandmatch.features.activity import ACTIVITY_COLUMNS
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, register
@@ -32,6 +34,7 @@ class MIVRanker(Ranker):
     def __init__(self) -> None:
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
+        self.floor_: float | None = None  # score of an influencer without statistics
 
     def _factors(self, feats: FeatureSet, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if "activity" not in feats or feats["activity"].meta.get("posts_present", 0) == 0:
@@ -62,20 +65,37 @@ class MIVRanker(Ranker):
         self.mean_ = x[mask].mean(axis=0)
         std = x[mask].std(axis=0)
         self.std_ = np.where(std > 0, std, 1.0)
+        self.floor_ = float(((x[mask] - self.mean_) / self.std_).sum(axis=1).min() - 1.0)
         return self
 
-    def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> np.ndarray:
+    def values(self, influencer_ids: Sequence[str]) -> np.ndarray:
+        """MIV(m) of each influencer: (n,) float64."""
         feats = self._require_fitted()
-        if self.mean_ is None or self.std_ is None:
+        if self.mean_ is None or self.std_ is None or self.floor_ is None:
             raise ModelUnavailable("miv: not fitted")
         x, mask = self._factors(feats, influencer_ids)
         z = ((x - self.mean_) / self.std_).sum(axis=1)
-        z[~mask] = z[mask].min() - 1.0 if mask.any() else 0.0
-        return np.broadcast_to(z, (len(brand_ids), len(influencer_ids))).astype(np.float64).copy()
+        z[~mask] = self.floor_
+        return z
+
+    def embed(self, account_ids: Sequence[str], role: str) -> np.ndarray:
+        """Brands: (n, 1) ones; influencers: (n, 1) MIV values."""
+        if role == "brand":
+            return np.ones((len(account_ids), 1))
+        if role == "influencer":
+            return self.values(account_ids)[:, None]
+        raise ModelError(f"miv: role must be 'brand' or 'influencer', got {role!r}")
+
+    def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> np.ndarray:
+        return np.broadcast_to(self.values(influencer_ids), (len(brand_ids), len(influencer_ids))).copy()
+
+    def required_inputs(self) -> list[str]:
+        return ["activity"]
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {} if self.mean_ is None else {"mean": self.mean_, "std": self.std_}
+        return {} if self.mean_ is None else {"mean": self.mean_, "std": self.std_,
+                                               "floor": np.array([self.floor_])}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         if state:
-            self.mean_, self.std_ = state["mean"], state["std"]
+            self.mean_, self.std_, self.floor_ = state["mean"], state["std"], float(state["floor"][0])

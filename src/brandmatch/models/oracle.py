@@ -24,6 +24,7 @@ from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelUnavailable
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, register
+from brandmatch.models.params import Param, resolve
 
 LATENT_VIEWS = ("latent.content", "latent.audience", "latent.attributes", "latent.engagement")
 
@@ -35,8 +36,10 @@ class OracleRanker(Ranker):
     name = "oracle"
     summary = "ORACLE: the synthetic world's latent cooperation score (synthetic data only)"
 
+    PARAMS = (Param("noise", True, "bool", "include the generator's per-pair noise term"),)
+
     def __init__(self, noise: bool = True):
-        self.noise = noise
+        self.noise = resolve(self.name, self.PARAMS, {"noise": noise})["noise"]
 
     def _check(self, features: FeatureSet | None) -> FeatureSet:
         if features is None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from brandmatch.hashing import id_hashes, splitmix64
 from brandmatch.models.base import Ranker, register
+from brandmatch.models.params import Param, resolve
 
 
 @register
@@ -17,8 +18,10 @@ class RandomRanker(Ranker):
     name = "rand"
     summary = "RAND: seeded random scores (chance level)"
 
+    PARAMS = (Param("seed", 0, "int", "ours: seed of the pair hash", low=0),)
+
     def __init__(self, seed: int = 0):
-        self.seed = seed
+        self.seed = resolve(self.name, self.PARAMS, {"seed": seed})["seed"]
 
     def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> np.ndarray:
         hb = id_hashes(list(brand_ids), self.seed)

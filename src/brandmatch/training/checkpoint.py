@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from brandmatch.atomic import strict_json
 from brandmatch.errors import ModelError
 
 STATE_FILE = "state.safetensors"
@@ -45,7 +46,7 @@ def save_checkpoint(directory: str | os.PathLike, epoch: int, tensors: dict[str,
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / STATE_FILE))
         with open(tmp / META_FILE, "w", encoding="utf-8") as f:
-            json.dump(meta, f)
+            f.write(strict_json(meta))
             f.flush()
             os.fsync(f.fileno())
         if target.exists():

@@ -1,4 +1,12 @@
-"""Negative samplers: one sampled negative influencer per training (brand, positive) pair.
+"""Samplers: what one epoch of training batches is made of.
+
+Every sampler follows :class:`Sampler`: ``brands`` / ``influencers`` (the account lists batches
+index into) and ``epoch(rng, batch_size) -> list of batches``; a batch has ``brands`` (n,) and
+``candidates`` (n, L) rows, column 0 a positive. Pair samplers (L = 2: a positive and one sampled
+negative) serve pairwise losses; list samplers (with a ``relevance`` (n, L) array) serve
+listwise ones.
+
+Negative samplers: one sampled negative influencer per training (brand, positive) pair.
 
 MORNING (sec. IV-E): "random sampling is used to get the same amount of micro-influencers m_y"
 -> :class:`UniformNegativeSampler` draws uniformly from the training influencer pool, never one
@@ -10,7 +18,7 @@ by ``AccountInfo.influencer_categories``) with brands of the brand's category.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -27,6 +35,29 @@ class PairBatch:
 
     def __len__(self) -> int:
         return len(self.brands)
+
+    @property
+    def candidates(self) -> np.ndarray:
+        """(n, 2) rows: the positive, then the negative."""
+        return np.stack([self.positives, self.negatives], axis=1)
+
+
+class Batch(Protocol):
+    brands: np.ndarray
+
+    @property
+    def candidates(self) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+
+class Sampler(Protocol):
+    """What the trainer needs from a sampler."""
+
+    brands: list[str]
+    influencers: list[str]
+
+    def epoch(self, rng: np.random.Generator, batch_size: int) -> Sequence[Batch]: ...
 
 
 class UniformNegativeSampler:
@@ -51,7 +82,9 @@ class UniformNegativeSampler:
         free = (~self.partner[:, self.pool]).sum(axis=1)
         if (free == 0).any():
             bad = self.brands[int(np.flatnonzero(free == 0)[0])]
-            raise ValueError(f"brand {bad!r} cooperated with every influencer of the pool: no negative to sample")
+            from brandmatch.errors import ModelError
+
+            raise ModelError(f"brand {bad!r} cooperated with every influencer of the pool: no negative to sample")
 
     def __len__(self) -> int:
         return len(self.pair_brand)
@@ -136,4 +169,6 @@ def make_sampler(
         return UniformNegativeSampler(train, pool)
     if kind == "category":
         return CategoryNegativeSampler(train, brand_category or {}, influencer_categories or {}, pool, hard_fraction)
-    raise ValueError(f"unknown negative sampler {kind!r} (uniform, category)")
+    from brandmatch.errors import ModelError
+
+    raise ModelError(f"unknown negative sampler {kind!r} (allowed: uniform, category)")

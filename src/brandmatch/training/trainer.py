@@ -7,8 +7,10 @@ caller passes a ``validate`` function computing metrics on the validation brands
 never reaches training), atomic per-epoch checkpoints and exact resume (module, optimizer, every
 RNG, history and the best state so far are checkpointed).
 
-A model plugs in with a ``torch.nn.Module``, a sampler (see :mod:`brandmatch.training.samplers`)
-and ``batch_loss(batch) -> scalar tensor``.
+A model plugs in with a ``torch.nn.Module``, any sampler (:class:`~brandmatch.training.samplers.Sampler`:
+pairs or lists) and ``batch_loss(batch) -> scalar tensor``; :mod:`brandmatch.training.workflow`
+builds all three from a model. ``fingerprint`` (hyper-parameters, seed, data checksums) is stored
+in every checkpoint, and ``resume`` refuses a checkpoint whose fingerprint differs, naming the keys.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from brandmatch.training.checkpoint import (
     unflatten_optimizer,
 )
 from brandmatch.training.losses.l1 import add_l1_subgradient_
-from brandmatch.training.samplers import PairBatch, UniformNegativeSampler
+from brandmatch.errors import ModelError
+from brandmatch.training.samplers import Batch, Sampler
 from brandmatch.training.seeding import rng_state, seed_everything, set_rng_state, set_torch_threads
 
 LOWER_IS_BETTER = frozenset({"MedR"})
@@ -104,10 +107,11 @@ class Trainer:
     def fit(
         self,
         module: torch.nn.Module,
-        sampler: UniformNegativeSampler,
-        batch_loss: Callable[[PairBatch], torch.Tensor],
+        sampler: Sampler,
+        batch_loss: Callable[[Batch], torch.Tensor],
         validate: Callable[[], dict[str, float]] | None = None,
         name: str = "model",
+        fingerprint: dict[str, Any] | None = None,
     ) -> TrainResult:
         """Train ``module`` in place; on return it holds the selected (best validation) weights."""
         cfg, opts = self.config, self.options
@@ -130,6 +134,10 @@ class Trainer:
             ckpt = latest_checkpoint(opts.checkpoint_dir)
             if ckpt is not None:
                 tensors, meta = load_checkpoint(ckpt)
+                differ = fingerprint_differences(meta.get("fingerprint") or {}, fingerprint or {})
+                if differ:
+                    raise ModelError(f"{ckpt}: cannot resume, the run differs from the checkpoint's in "
+                                     f"{'; '.join(differ)} (start afresh without --resume, or restore the settings)")
                 module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
                 unflatten_optimizer(optimizer, tensors, meta["optimizer"])
                 if any(k.startswith("best.") for k in tensors):
@@ -217,7 +225,7 @@ class Trainer:
             last = epoch + 1 == cfg.epochs or stopped_early
             if opts.checkpoint_dir is not None and (last or (epoch + 1) % max(1, opts.checkpoint_every) == 0):
                 self._checkpoint(module, optimizer, rng, history, best_state, best_metric, best_epoch,
-                                 since_best, epoch + 1, stopped_early)
+                                 since_best, epoch + 1, stopped_early, fingerprint)
             for cb in opts.callbacks:
                 cb(record)
         if selecting and best_state is not None:
@@ -227,7 +235,7 @@ class Trainer:
                            time.perf_counter() - t0)
 
     def _checkpoint(self, module, optimizer, rng, history, best_state, best_metric, best_epoch,
-                    since_best, epoch, stopped) -> None:
+                    since_best, epoch, stopped, fingerprint) -> None:
         tensors = {f"model.{k}": v for k, v in module.state_dict().items()}
         if best_state is not None:
             tensors.update({f"best.{k}": v for k, v in best_state.items()})
@@ -245,47 +253,23 @@ class Trainer:
             "best_epoch": best_epoch,
             "since_best": since_best,
             "stopped": stopped,
+            "fingerprint": fingerprint or {},
         }
         save_checkpoint(self.options.checkpoint_dir, epoch, tensors, meta, keep=self.options.keep_checkpoints)
 
 
-# ---------------------------------------------------------------------------------- `brandmatch train`
+def fingerprint_differences(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """'key (saved vs now)' for every leaf that differs between two nested fingerprints."""
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key, "<absent>"), now.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += fingerprint_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} ({_short(a)} vs {_short(b)})")
+    return out
 
 
-def train_to_directory(
-    model_name: str,
-    dataset: Any,
-    out: str | Path,
-    params: dict[str, Any] | None = None,
-    *,
-    resume: bool = False,
-    progress: bool | None = True,
-    threads: int | None = None,
-    checkpoint_every: int = 1,
-) -> Any:
-    """Fit a registered model on ``dataset``'s train split (validation grid for selection),
-    checkpointing under ``out/checkpoints/`` (resumable), and save the final model into ``out``.
-
-    Works for every registered model; models with a ``training_options`` attribute (those that
-    learn through :class:`Trainer`) get checkpoints, resume and progress bars.
-    """
-    from brandmatch.errors import ModelError
-    from brandmatch.evaluation.runner import fit_on_dataset
-    from brandmatch.models.base import create
-    from brandmatch.training.checkpoint import save_model_into
-
-    out = Path(out)
-    model = create(model_name, **dict(params or {}))
-    opts = getattr(model, "training_options", None)
-    if opts is not None:
-        opts.checkpoint_dir = out / "checkpoints"
-        opts.resume = resume
-        opts.progress = progress
-        opts.threads = threads
-        opts.checkpoint_every = checkpoint_every
-        opts.compile_optimizer = None  # BRANDMATCH_COMPILE=1 opts in
-    elif resume:
-        raise ModelError(f"model {model_name!r} does not train through the shared trainer: nothing to resume")
-    fit_on_dataset(model, dataset)
-    save_model_into(model, out)
-    return model
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."

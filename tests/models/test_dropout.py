@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from brandmatch.training.dropout import bernoulli_half_mask, dropout
+from brandmatch.models.dropout import bernoulli_half_mask, dropout
 
 
 def test_half_mask_is_binary_balanced_and_uncorrelated():
