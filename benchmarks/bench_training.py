@@ -38,6 +38,7 @@ from brandmatch.features.store import FeatureSet, FeatureView
 from brandmatch.models import create
 from brandmatch.models.base import AccountInfo
 from brandmatch.training.seeding import set_torch_threads
+from brandmatch.training.trainer import TrainingOptions
 
 
 def load() -> str:
@@ -93,7 +94,7 @@ def world(n_brands: int = 286, n_infs: int = 3075, n_pairs: int = 3400, seed: in
 
 def flop_per_encoding(net: torch.nn.Module) -> tuple[int, int]:
     """(MACs of one account encoding, MACs of the towers' first layers = no input gradient)."""
-    from brandmatch.models.morning import MLP
+    from brandmatch.models.layers import MLP
 
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     macs = sum(m.in_features * m.out_features for m in linears)
@@ -105,7 +106,7 @@ def optimizer_ms(model, l1: float, repeats: int = 10) -> tuple[float, float]:
     """Milliseconds of one L1 subgradient pass and one fused Adam step over the model's parameters."""
     from brandmatch.training.losses.l1 import add_l1_subgradient_
 
-    params = [p for p in model.net_.parameters() if p.requires_grad]
+    params = [p for p in model.network_.parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.zeros_like(p)
     opt = torch.optim.Adam(params, lr=1e-9, fused=True)
@@ -135,15 +136,13 @@ def run(batch_size: int, args, cores: int, threads: int, fs, co, info) -> dict:
         print(f"epoch {rec['epoch']}: {rec['seconds']:.1f}s; matmul after it: {peaks[-1]:.1f} GFLOP/s ({load()})",
               flush=True)
 
-    model = create("morning", epochs=args.epochs, patience=None, batch_size=batch_size)
-    model.training_options.progress = False
-    model.training_options.threads = threads
-    model.training_options.compile_optimizer = args.compile
-    model.training_options.callbacks.append(after_epoch)
+    model = create("morning", recipe="paper", epochs=args.epochs, patience=None, batch_size=batch_size)
+    options = TrainingOptions(progress=False, threads=threads, compile_optimizer=args.compile,
+                              callbacks=[after_epoch])
     t = time.perf_counter()
-    model.fit(co, fs, None, info)
+    model.fit(co, fs, None, info, options)
     wall = time.perf_counter() - t
-    macs, first = flop_per_encoding(model.net_)
+    macs, first = flop_per_encoding(model.network_)
     # accounts encoded per batch: distinct brands + distinct influencers (pos + neg) of the batch
     rng = np.random.default_rng(0)
     from brandmatch.training.samplers import UniformNegativeSampler

@@ -18,7 +18,7 @@ by ``AccountInfo.influencer_categories``) with brands of the brand's category.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -156,19 +156,46 @@ class CategoryNegativeSampler(UniformNegativeSampler):
         return out
 
 
+@dataclass
+class ListBatch:
+    """n training lists: brands (n,), candidates (n, L) influencer rows, relevance (n, L) labels
+    (graded or binary; column 0 holds a positive)."""
+
+    brands: np.ndarray
+    candidates: np.ndarray
+    relevance: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.brands)
+
+
+def _uniform(train: CooperationSet, pool: Sequence[str] | None, brand_category: Mapping[str, str | None],
+             influencer_categories: Mapping[str, frozenset[str]], **options: float) -> UniformNegativeSampler:
+    return UniformNegativeSampler(train, pool)
+
+
+def _category(train: CooperationSet, pool: Sequence[str] | None, brand_category: Mapping[str, str | None],
+              influencer_categories: Mapping[str, frozenset[str]], hard_fraction: float = 0.5,
+              **options: float) -> CategoryNegativeSampler:
+    return CategoryNegativeSampler(train, brand_category, influencer_categories, pool, hard_fraction)
+
+
+#: sampler name -> factory(train, pool, brand_category, influencer_categories, **options); a new
+#: sampler (e.g. MIR's K-buckets lists) is one class plus one line here
+SAMPLERS: dict[str, Callable[..., Sampler]] = {"uniform": _uniform, "category": _category}
+
+
 def make_sampler(
     kind: str,
     train: CooperationSet,
     pool: Sequence[str] | None = None,
     brand_category: Mapping[str, str | None] | None = None,
     influencer_categories: Mapping[str, frozenset[str]] | None = None,
-    hard_fraction: float = 0.5,
-) -> UniformNegativeSampler:
-    """'uniform' (the paper) or 'category' (same-category hard negatives)."""
-    if kind == "uniform":
-        return UniformNegativeSampler(train, pool)
-    if kind == "category":
-        return CategoryNegativeSampler(train, brand_category or {}, influencer_categories or {}, pool, hard_fraction)
-    from brandmatch.errors import ModelError
+    **options: float,
+) -> Sampler:
+    """The registered sampler ``kind``: 'uniform' (the paper), 'category' (same-category hard negatives), ..."""
+    if kind not in SAMPLERS:
+        from brandmatch.errors import ModelError
 
-    raise ModelError(f"unknown negative sampler {kind!r} (allowed: uniform, category)")
+        raise ModelError(f"unknown sampler {kind!r} (allowed: {', '.join(SAMPLERS)})")
+    return SAMPLERS[kind](train, pool, brand_category or {}, influencer_categories or {}, **options)
