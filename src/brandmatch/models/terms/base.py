@@ -118,10 +118,14 @@ class ScoreTerm(nn.Module):
 
     # ------------------------------------------------------------ life cycle
     def prepare(self, ctx: FitContext) -> None:
-        """Choose inputs (default: every usable input of the term's parts), learn fixed state, build."""
+        """Choose inputs, learn fixed state (subclasses), build the parameters."""
+        self.choose_inputs(ctx)
+        self.build()
+
+    def choose_inputs(self, ctx: FitContext) -> None:
+        """``inputs_`` = the usable layout restricted to the term's ``views`` parameter (None: all)."""
         wanted = self.params.get("views")
         self.inputs_ = {p: dict(d) for p, d in ctx.layout.items() if wanted is None or p in wanted}
-        self.build()
 
     def build(self) -> None:
         """Create parameters and buffers from ``inputs_`` (and any other layout state)."""

@@ -43,8 +43,7 @@ class CategoryTerm(ScoreTerm):
         self.brand_category_: dict[str, str] = {}
 
     def prepare(self, ctx: FitContext) -> None:
-        wanted = self.params["views"]
-        self.inputs_ = {p: dict(d) for p, d in ctx.layout.items() if wanted is None or p in wanted}
+        self.choose_inputs(ctx)
         self.categories_ = sorted({c for b in ctx.brands if (c := ctx.brand_category.get(b)) is not None})
         if not self.categories_:
             raise ModelUnavailable("term 'category': the training brands have no categories")

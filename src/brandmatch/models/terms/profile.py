@@ -47,8 +47,7 @@ class ProfileTerm(ScoreTerm):
         self.sim_dims_: dict[str, int] = {}
 
     def prepare(self, ctx: FitContext) -> None:
-        wanted = self.params["views"]
-        self.inputs_ = {p: dict(d) for p, d in ctx.layout.items() if wanted is None or p in wanted}
+        self.choose_inputs(ctx)
         if ctx.train is None or len(ctx.train) == 0:
             raise ModelUnavailable("term 'profile': needs training cooperations")
         self.brands_ = list(ctx.brands)

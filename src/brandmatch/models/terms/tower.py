@@ -106,7 +106,7 @@ class TowerTerm(ScoreTerm):
     )
 
     def prepare(self, ctx: FitContext) -> None:
-        self.inputs_ = {v: dict(ctx.layout[v]) for v in VIEW_ORDER if v in ctx.layout and v in self.params["views"]}
+        self.choose_inputs(ctx)
         self.build()
         if self.params["input_norm"] == "standard":
             self.norm.fit(standard_stats(ctx.features, ctx.brands + ctx.influencers, self.feature_names))
