@@ -281,3 +281,51 @@ def test_format_table_from_evaluation():
     text = format_metrics_table(ev.per_category)
     assert text.count("\n") == 2 + len(ev.per_category)
     assert "| all " in text
+
+
+# --------------------------------------------------------------------------------------
+# degenerate grids: say so instead of printing perfect scores silently (issue 14)
+# --------------------------------------------------------------------------------------
+
+
+def test_grid_of_only_positives_warns():
+    scores = np.array([[0.3, 0.2, 0.1]])
+    labels = np.ones((1, 3), dtype=int)
+    ev = evaluate_grid(scores, labels, ["drink"], None, n_bootstrap=10, brand_ids=["peak_tea"])
+    # the metrics keep their semantics: perfect ranking, AUC undefined
+    assert ev.metrics["R@10"] == ev.metrics["MRR"] == ev.metrics["MAP"] == 1.0
+    assert math.isnan(ev.metrics["AUC"])
+    assert "R@10: k = 10 >= candidates (3) for every brand: trivially 1.0" in ev.warnings
+    assert "R@50: k = 50 >= candidates (3) for every brand: trivially 1.0" in ev.warnings
+    assert any(w.startswith("grid has no negatives for every brand ('peak_tea'): AUC undefined") and
+               "trivially 1" in w for w in ev.warnings)
+    assert "only 1 brand has positives: the bootstrap intervals over brands are degenerate" in ev.warnings
+    assert json.loads(json.dumps(ev.to_json_dict(), allow_nan=False))["warnings"] == ev.warnings
+
+
+def test_k_at_least_candidates_warns_and_sound_grid_does_not():
+    rng = np.random.default_rng(0)
+    scores = rng.random((4, 12))
+    labels = np.zeros((4, 12), dtype=int)
+    labels[:, 0] = 1
+    labels[1, 5] = 1
+    ev = evaluate_grid(scores, labels, ["a"] * 4, None, n_bootstrap=0)
+    assert ev.warnings == ["R@50: k = 50 >= candidates (12) for every brand: trivially 1.0"]
+    assert ev.metrics["R@50"] == 1.0
+    big = rng.random((4, 60))
+    big_labels = np.zeros((4, 60), dtype=int)
+    big_labels[:, 3] = 1
+    assert evaluate_grid(big, big_labels, ["a"] * 4, None, n_bootstrap=5).warnings == []
+
+
+def test_some_brands_without_negatives_are_named():
+    scores = np.array([[0.9, 0.1, 0.5] + [0.0] * 57, [0.5] * 60, [0.2] * 60])
+    labels = np.zeros((3, 60), dtype=int)
+    labels[0, 0] = 1
+    labels[1] = 1
+    with pytest.warns(UserWarning):
+        ev = evaluate_grid(scores, labels + np.array([[0], [0], [0]]), ["a", "b", "a"], None, n_bootstrap=0,
+                           brand_ids=["x", "y", "z"])
+    assert "grid has no negatives for 1 of 2 brand(s) ('y'): AUC undefined for them (left out of AUC), " \
+           "ranking metrics (R@k, MRR, MAP, MedR, NDCG@10) trivially 1" in ev.warnings
+    assert "1 brand(s) without positives excluded from every metric ('z')" in ev.warnings

@@ -148,3 +148,63 @@ def test_checkpoint_every_n_epochs_resumes_exactly(tmp_path):
     assert torch.equal(m1.weight, m3.weight)
     # the last epoch (5, not a multiple of 2) is always written
     assert latest_checkpoint(tmp_path).name == "epoch-0005"
+
+
+def _killed_run(tmp_path, kill_at=2):
+    cfg = TrainConfig(epochs=4, batch_size=4, patience=None)
+    m, s, l = _problem()
+
+    class Kill(Exception):
+        pass
+
+    def cb(rec):
+        if rec["epoch"] == kill_at:
+            raise Kill
+
+    with pytest.raises(Kill):
+        Trainer(cfg, TrainingOptions(checkpoint_dir=tmp_path, progress=False, callbacks=[cb])).fit(
+            m, s, l, lambda: {"MAP": float(m.weight.sum())})
+    return cfg
+
+
+def test_corrupted_checkpoint_is_refused_not_resumed(tmp_path):
+    """Flipped bits in state.safetensors still parse (they hit tensor data), so only the sha256
+    recorded in trainer.json can tell: resume must stop with a one-line ModelError naming the file."""
+    from brandmatch.errors import ModelError
+    from safetensors.torch import load_file
+
+    cfg = _killed_run(tmp_path)
+    ckpt = latest_checkpoint(tmp_path)
+    state = ckpt / "state.safetensors"
+    before = {k: v.clone() for k, v in load_file(str(state)).items()}
+    data = bytearray(state.read_bytes())
+    data[-3] ^= 0xFF  # inside the last tensor's bytes
+    state.write_bytes(bytes(data))
+    after = load_file(str(state))  # still a valid safetensors file, with other numbers
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    m, s, l = _problem(seed=5)
+    with pytest.raises(ModelError) as info:
+        Trainer(cfg, TrainingOptions(checkpoint_dir=tmp_path, resume=True, progress=False)).fit(
+            m, s, l, lambda: {"MAP": float(m.weight.sum())})
+    msg = str(info.value)
+    assert msg.startswith(f"{state}: checksum does not match trainer.json") and "\n" not in msg
+
+
+def test_checkpoint_without_checksum_or_with_bad_metadata_is_refused(tmp_path):
+    import json
+
+    from brandmatch.errors import ModelError
+    from brandmatch.training.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path, 1, {"a": torch.zeros(2)}, {"epoch": 1})
+    meta = json.loads((ckpt / "trainer.json").read_text())
+    assert len(meta["state_sha256"]) == 64
+    tensors, _ = load_checkpoint(ckpt)
+    assert torch.equal(tensors["a"], torch.zeros(2))
+    del meta["state_sha256"]
+    (ckpt / "trainer.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=r"trainer\.json: no state_sha256"):
+        load_checkpoint(ckpt)
+    (ckpt / "trainer.json").write_text("{not json")
+    with pytest.raises(ModelError, match=r"trainer\.json: unreadable checkpoint metadata"):
+        load_checkpoint(ckpt)

@@ -16,10 +16,16 @@ grids              grid, brand_id, influencer_id, label (fixed candidate grids, 
 =================  ==============================================================================
 
 Timestamps are integer Unix seconds (UTC). Missing values are nulls, never sentinel numbers.
+Integer columns are int64: every value is range-checked before conversion (never wrapped or
+rounded); a float above 2**53 is refused, as it cannot hold an exact integer. A timestamp column
+also accepts date-times (datetime64 columns, ``datetime``/``date`` objects, ISO-8601 text), which
+are converted to Unix seconds (naive = UTC; sub-second parts rounded down).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -47,6 +53,8 @@ class Column:
     allowed: tuple[str, ...] | None = None
     min_value: float | None = None
     max_value: float | None = None
+    #: a timestamp (int, Unix seconds): date-times are accepted and converted
+    time: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ TABLES: dict[str, TableSpec] = {
                 Column("post_id", "str"),
                 Column("account_id", "str"),
                 Column("caption", "str", nullable=True),
-                Column("timestamp", "int", nullable=True),
+                Column("timestamp", "int", nullable=True, time=True),
                 Column("likes", "int", nullable=True, min_value=0),
                 Column("comments", "int", nullable=True, min_value=0),
                 Column("image_ref", "str", nullable=True),
@@ -104,7 +112,7 @@ TABLES: dict[str, TableSpec] = {
                 Column("post_id", "str"),
                 Column("member_id", "str"),
                 Column("caption", "str", nullable=True),
-                Column("timestamp", "int", nullable=True),
+                Column("timestamp", "int", nullable=True, time=True),
                 Column("likes", "int", nullable=True, min_value=0),
                 Column("comments", "int", nullable=True, min_value=0),
                 Column("image_ref", "str", nullable=True),
@@ -168,6 +176,210 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Floats hold every integer of magnitude up to 2**53 exactly; above it they are rounded.
+EXACT_FLOAT_LIMIT = 2**53
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_ISO_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def _value_text(value: object) -> str:
+    """A cell as the user wrote it, for range messages: CSV text as is, numbers without '.0'."""
+    value = _shown(value)
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return str(value)
+
+
+def _is_datetime_like(dtype: object) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+
+
+def _refuse_datetime_dtype(series: pd.Series, null: np.ndarray, col: Column, source: object) -> None:
+    if _is_datetime_like(series.dtype):
+        i = int(np.flatnonzero(~null)[0]) + 1 if (~null).any() else None
+        raise DatasetError(
+            f"{where(source, i, col.name)}: a date/time column ({series.dtype}) where numbers are expected"
+            + (" (only 'timestamp' columns take dates)" if col.kind == "int" else "")
+        )
+
+
+def _datetime_seconds(value: object) -> int | None:
+    """Unix seconds (rounded down) of a datetime/date/Timestamp object; naive = UTC. None otherwise."""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime(warn=False)
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value).to_pydatetime(warn=False)
+    if isinstance(value, _dt.datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
+        delta = aware - _EPOCH
+        return delta.days * 86400 + delta.seconds
+    if isinstance(value, _dt.date):
+        return (value - _EPOCH.date()).days * 86400
+    return None
+
+
+def _timestamps_as_seconds(series: pd.Series, null: np.ndarray, source: object, column: str) -> pd.Series:
+    """A timestamp column with every date-time cell (datetime64 dtype, datetime/date objects,
+    ISO-8601 text) replaced by integer Unix seconds (naive = UTC, rounded down); numbers unchanged."""
+    if pd.api.types.is_timedelta64_dtype(series.dtype):
+        raise DatasetError(
+            f"{where(source, column=column)}: a duration column ({series.dtype}); expected Unix seconds or date-times"
+        )
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        raw = series.to_numpy()
+        unit, count = np.datetime_data(raw.dtype)
+        per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit] // count
+        ticks = raw.view(np.int64)
+        seconds = np.floor_divide(ticks, per_second)
+        return pd.Series(pd.arrays.IntegerArray(np.where(null, 0, seconds), null.copy()))
+    if series.dtype != object and not pd.api.types.is_string_dtype(series.dtype):
+        return series
+    # only cells that are not numbers can be date-times (keeps the common case vectorised)
+    not_number = pd.to_numeric(series, errors="coerce").isna().to_numpy() & ~null
+    if not not_number.any():
+        return series
+    values = series.astype(object).to_numpy()
+    out = values.copy()
+    changed = False
+    for i in np.flatnonzero(not_number):
+        v = values[i]
+        if isinstance(v, str):
+            text = v.strip()
+            if not _ISO_TEXT.fullmatch(text):
+                continue
+            try:
+                stamp = pd.Timestamp(text.replace(" ", "T", 1))
+            except (ValueError, OverflowError):
+                raise DatasetError(f"{where(source, int(i) + 1, column)}: {v!r} is not a valid date-time") from None
+            sec = _datetime_seconds(stamp)
+        else:
+            sec = _datetime_seconds(v)
+        if sec is not None:
+            out[i] = sec
+            changed = True
+    return pd.Series(out, dtype=object) if changed else series
+
+
+def _exact_int(value: object) -> int | None:
+    """The exact integer of a cell given as an integer (int, numpy int, integer text); else None."""
+    value = _shown(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
+def _integers(series: pd.Series, null: np.ndarray, col: Column, source: object) -> pd.Series:
+    """An int64 column (nullable ``Int64``) from any numbers or numeric text, checked before conversion.
+
+    Whole numbers only; a value outside int64 or a float above 2**53 (already rounded, so not the
+    integer the user meant) is refused with the value as written. Then min/max checks.
+    """
+    _refuse_datetime_dtype(series, null, col, source)
+    n = len(series)
+    exact = np.zeros(n, dtype=np.int64)
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) and not null.any():
+        exact = series.to_numpy(dtype=np.int64)
+    elif pd.api.types.is_integer_dtype(dtype):
+        if pd.api.types.is_unsigned_integer_dtype(dtype):
+            raw = series.to_numpy(dtype=np.uint64, na_value=0)
+            over = ~null & (raw > np.uint64(INT64_MAX))
+            if over.any():
+                i = _first_bad(over)
+                raise DatasetError(
+                    f"{where(source, i + 1, col.name)}: {_value_text(series.iloc[i])} is out of the integer range "
+                    f"({INT64_MIN} to {INT64_MAX})"
+                )
+        exact = series.to_numpy(dtype=np.int64, na_value=0)
+    else:
+        numeric = pd.to_numeric(series, errors="coerce")
+        arr = np.asarray(numeric.to_numpy(dtype=float, na_value=np.nan), dtype=np.float64)
+        unparsable = np.isnan(arr) & ~null
+        if unparsable.any():
+            i = _first_bad(unparsable)
+            what = "is not a number" + (" or a date-time" if col.time else "")
+            raise DatasetError(f"{where(source, i + 1, col.name)}: {_shown(series.iloc[i])!r} {what}")
+        if np.isinf(arr).any():
+            i = _first_bad(np.isinf(arr))
+            raise DatasetError(f"{where(source, i + 1, col.name)}: infinite value")
+        with np.errstate(invalid="ignore"):
+            big = ~null & (np.abs(arr) >= EXACT_FLOAT_LIMIT)
+        frac = ~null & ~big & (arr != np.round(arr))
+        if frac.any():
+            i = _first_bad(frac)
+            raise DatasetError(f"{where(source, i + 1, col.name)}: {_shown(series.iloc[i])!r} is not an integer")
+        small = ~null & ~big
+        exact[small] = arr[small].astype(np.int64)
+        for i in np.flatnonzero(big):
+            cell = series.iloc[i]
+            value = _exact_int(cell)
+            if value is None:  # given as a float
+                if arr[i] >= 2.0**63 or arr[i] < -(2.0**63):
+                    value = int(arr[i]) if arr[i] == np.round(arr[i]) else None
+                if value is None or INT64_MIN <= value <= INT64_MAX:
+                    raise DatasetError(
+                        f"{where(source, int(i) + 1, col.name)}: {_value_text(cell)} is a floating-point number above "
+                        f"2^53 = {EXACT_FLOAT_LIMIT}, which cannot hold an exact integer (write the whole number, "
+                        "or store the column as integers)"
+                    )
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise DatasetError(
+                    f"{where(source, int(i) + 1, col.name)}: {_value_text(cell)} is out of the integer range "
+                    f"({INT64_MIN} to {INT64_MAX})"
+                )
+            exact[i] = value
+    _check_range(exact, null, series, col, source)
+    return pd.Series(pd.arrays.IntegerArray(np.where(null, 0, exact), null.copy()))
+
+
+def _check_range(values: np.ndarray, null: np.ndarray, series: pd.Series, col: Column, source: object) -> None:
+    if col.min_value is not None:
+        low = ~null & (values < col.min_value)
+        if low.any():
+            i = _first_bad(low)
+            raise DatasetError(
+                f"{where(source, i + 1, col.name)}: {_value_text(series.iloc[i])} is below {col.min_value:g}"
+            )
+    # detections.class_index: the limit depends on the row's kind (checked by validate_table)
+    if col.max_value is not None and col.name != "class_index":
+        high = ~null & (values > col.max_value)
+        if high.any():
+            i = _first_bad(high)
+            raise DatasetError(
+                f"{where(source, i + 1, col.name)}: {_value_text(series.iloc[i])} is above {col.max_value:g}"
+            )
+
+
+def _floats(series: pd.Series, null: np.ndarray, col: Column, source: object) -> pd.Series:
+    _refuse_datetime_dtype(series, null, col, source)
+    numeric = pd.to_numeric(series, errors="coerce")
+    arr = np.asarray(numeric.to_numpy(dtype=float, na_value=np.nan), dtype=np.float64)
+    unparsable = np.isnan(arr) & ~null
+    if unparsable.any():
+        i = _first_bad(unparsable)
+        raise DatasetError(f"{where(source, i + 1, col.name)}: {_shown(series.iloc[i])!r} is not a number")
+    if np.isinf(arr).any():
+        i = _first_bad(np.isinf(arr))
+        raise DatasetError(f"{where(source, i + 1, col.name)}: infinite value")
+    with np.errstate(invalid="ignore"):
+        _check_range(arr, null | np.isnan(arr), series, col, source)
+    return pd.Series(arr, dtype="float64")
+
+
 def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFrame:
     """Check one table against its spec and return it with canonical column order and dtypes.
 
@@ -211,46 +423,12 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
                         f"{', '.join(col.allowed)}"
                     )
             out[col.name] = values.astype(object)
+        elif col.kind == "int":
+            if col.time:
+                series = _timestamps_as_seconds(series, null, source, col.name)
+            out[col.name] = _integers(series, null, col, source)
         else:
-            numeric = pd.to_numeric(series, errors="coerce")
-            unparsable = numeric.isna().to_numpy() & ~null
-            if unparsable.any():
-                i = _first_bad(unparsable)
-                raise DatasetError(
-                    f"{where(source, i + 1, col.name)}: {_shown(series.iloc[i])!r} is not a number"
-                )
-            arr = numeric.to_numpy(dtype=float, na_value=np.nan)
-            if np.isinf(arr).any():
-                i = _first_bad(np.isinf(arr))
-                raise DatasetError(f"{where(source, i + 1, col.name)}: infinite value")
-            if col.kind == "int":
-                frac = ~np.isnan(arr) & (arr != np.round(arr))
-                if frac.any():
-                    i = _first_bad(frac)
-                    raise DatasetError(
-                        f"{where(source, i + 1, col.name)}: {_shown(series.iloc[i])!r} is not an integer"
-                    )
-            if col.min_value is not None:
-                low = ~np.isnan(arr) & (arr < col.min_value)
-                if low.any():
-                    i = _first_bad(low)
-                    raise DatasetError(
-                        f"{where(source, i + 1, col.name)}: {arr[i]:g} is below {col.min_value:g}"
-                    )
-            if col.max_value is not None and not (name == "detections" and col.name == "class_index"):
-                high = ~np.isnan(arr) & (arr > col.max_value)
-                if high.any():
-                    i = _first_bad(high)
-                    raise DatasetError(
-                        f"{where(source, i + 1, col.name)}: {arr[i]:g} is above {col.max_value:g}"
-                    )
-            if col.kind == "int":
-                out[col.name] = pd.array(
-                    [None if np.isnan(v) else int(v) for v in arr], dtype="Int64"
-                ) if null.any() else pd.array(arr.astype(np.int64), dtype="Int64")
-                out[col.name] = pd.Series(out[col.name])
-            else:
-                out[col.name] = pd.Series(arr, dtype="float64")
+            out[col.name] = _floats(series, null, col, source)
     result = pd.DataFrame(out)
     if name == "detections" and len(result):
         limit = np.where(result["kind"].to_numpy() == "scene", N_SCENE_CLASSES, N_OBJECT_CLASSES)
@@ -435,7 +613,53 @@ def validate_tables(tables: Tables, sources: Mapping[str, object] | None = None)
     check_references(canon["splits"], "brand_id", brands, src["splits"], "brand")
     check_references(canon["grids"], "brand_id", brands, src["grids"], "brand")
     check_references(canon["grids"], "influencer_id", influencers, src["grids"], "influencer")
+    check_no_leakage(canon["splits"], canon["grids"], src["splits"], src["grids"])
     return Tables(**canon)
+
+
+#: Grids a model is selected (validation) or tested (test) on: their brands must not train.
+EVALUATION_GRIDS = ("test", "validation")
+
+
+def _named(brands: Sequence[str], first: int = 5) -> str:
+    shown = ", ".join(repr(b) for b in brands[:first])
+    return shown + (f" and {len(brands) - first} more" if len(brands) > first else "")
+
+
+def check_no_leakage(splits: pd.DataFrame, grids: pd.DataFrame, splits_source: object = "splits",
+                     grids_source: object = "grids") -> None:
+    """Refuse train/test leakage: no brand of the 'test' or 'validation' grid may be in the
+    'train' split (a model would train on the cooperations it is evaluated on), and no brand of
+    the 'test' grid may be in the 'validation' grid or split (model selection would see test labels).
+
+    Raises :class:`DatasetError` naming the first grid row, the first few brands and both tables.
+    """
+    if not len(grids):
+        return
+    split_of = dict(zip(splits["brand_id"].tolist(), splits["split"].tolist()))
+    grid_names = grids["grid"].to_numpy()
+    grid_brands = grids["brand_id"].to_numpy()
+    in_split = {s: np.fromiter((split_of.get(b) == s for b in grid_brands), dtype=bool, count=len(grid_brands))
+                for s in ("train", "validation")}
+    valid_grid = set(grid_brands[grid_names == "validation"].tolist())
+    in_valid_grid = np.fromiter((b in valid_grid for b in grid_brands), dtype=bool, count=len(grid_brands))
+    checks = (
+        ("test", in_split["train"], f"the 'train' split of {splits_source}", "trains on the brands it is tested on"),
+        ("validation", in_split["train"], f"the 'train' split of {splits_source}",
+         "selects the model on the brands it trained on"),
+        ("test", in_split["validation"], f"the 'validation' split of {splits_source}",
+         "is selected on the brands it is tested on"),
+        ("test", in_valid_grid, "the 'validation' grid", "is selected on the brands it is tested on"),
+    )
+    for name, also, what, why in checks:
+        bad = (grid_names == name) & also
+        if bad.any():
+            leaked = ordered_unique(grid_brands[bad].tolist())
+            raise DatasetError(
+                f"{where(grids_source, _first_bad(bad) + 1, 'brand_id')}: {len(leaked)} brand(s) of grid {name!r} "
+                f"are also in {what}: {_named(leaked)} (train/test leakage: the model {why}; give these brands "
+                f"the split {name!r} or remove them from the grid)"
+            )
 
 
 def ordered_unique(values: Sequence[str]) -> list[str]:

@@ -39,7 +39,7 @@ from brandmatch.data.schema import (
     ordered_unique,
     validate_tables,
 )
-from brandmatch.atomic import replace_dir, sha256_file
+from brandmatch.atomic import replace_dir, sha256_file, write_json_atomic
 from brandmatch.errors import DatasetError
 from brandmatch.features.store import FeatureSet
 
@@ -180,6 +180,19 @@ def _arrow_table(name: str, frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+_NULLABLE_INTEGERS = {
+    pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(),
+}
+
+
+def exact_integers(arrow_type: pa.DataType):
+    """``types_mapper`` for ``to_pandas``: integer columns as nullable pandas integers, so a
+    column with nulls is not turned into float64 (which rounds values above 2**53)."""
+    return _NULLABLE_INTEGERS.get(arrow_type)
+
+
 def write_table(path: Path, name: str, frame: pd.DataFrame) -> None:
     """Write one canonical table as Parquet (deterministic bytes for equal content)."""
     pq.write_table(_arrow_table(name, frame), path, compression="zstd", write_statistics=False)
@@ -191,7 +204,7 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
-    frame = table.to_pandas()
+    frame = table.to_pandas(types_mapper=exact_integers)
     for col in TABLES[name].columns:
         if col.name in frame and col.kind == "int":
             frame[col.name] = frame[col.name].astype("Int64")
@@ -238,9 +251,7 @@ def write_dataset(
             }
         if feats is not None and feats.names():
             feats.save(tmp / FEATURES_DIR)
-        with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-            f.write("\n")
+        write_json_atomic(tmp / MANIFEST, manifest, sort_keys=True)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -284,6 +295,9 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True) -> Dataset:
         entry = manifest.get("tables", {}).get(name)
         if entry is None:
             raise DatasetError(f"{mpath}: table {name!r} missing from the manifest")
+        lacking = [k for k in ("file", "rows", "sha256") if not isinstance(entry, dict) or k not in entry]
+        if lacking:
+            raise DatasetError(f"{mpath}: the entry of table {name!r} has no {lacking[0]!r}")
         fpath = path / entry["file"]
         if not fpath.exists():
             raise DatasetError(f"{fpath}: missing table file")
@@ -414,9 +428,7 @@ class DatasetWriter:
                     "rows": int(self._rows[table]),
                     "sha256": sha256_file(fpath),
                 }
-            with open(self._tmp / MANIFEST, "w", encoding="utf-8") as f:
-                json.dump(manifest, f, indent=2, sort_keys=True)
-                f.write("\n")
+            write_json_atomic(self._tmp / MANIFEST, manifest, sort_keys=True)
             replace_dir(self._tmp, self.out)
         except BaseException:
             self.abort()

@@ -46,7 +46,7 @@ from brandmatch.data.schema import (
     validate_tables,
 )
 from brandmatch.data.splits import VALIDATION_FRACTION, carve_validation, partner_grid, splits_frame
-from brandmatch.data.store import Dataset, write_dataset
+from brandmatch.data.store import Dataset, exact_integers, write_dataset
 from brandmatch.atomic import sha256_file
 from brandmatch.errors import DatasetError, FeatureError, where
 from brandmatch.features.store import FeatureSet, FeatureView
@@ -81,7 +81,7 @@ def _read_csv(path: Path, error: type[Exception]) -> pd.DataFrame:
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
-        return pq.read_table(path).to_pandas()
+        return pq.read_table(path).to_pandas(types_mapper=exact_integers)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
 
@@ -212,9 +212,13 @@ def _derive_splits(
         test_set = set(grids.loc[grids["grid"] == "test", "brand_id"])
         note["test"] = "brands of the given 'test' grid"
     else:
-        _, test = carve_validation(brands, category, test_fraction, seed)
+        # brands of a given validation grid are never carved into test
+        given_valid = set(grids.loc[grids["grid"] == "validation", "brand_id"]) if "validation" in given else set()
+        pool = [b for b in brands if b not in given_valid]
+        _, test = carve_validation(pool, category, test_fraction, seed) if len(pool) else ([], [])
         test_set = set(test)
-        note["test"] = f"carve_validation(all brands, test_fraction={test_fraction}, seed={seed})"
+        note["test"] = (f"carve_validation({'all brands' if not given_valid else 'brands not in the validation grid'}, "
+                        f"test_fraction={test_fraction}, seed={seed})")
     rest = [b for b in brands if b not in test_set]
     if "validation" in given:
         valid_set = set(grids.loc[grids["grid"] == "validation", "brand_id"])

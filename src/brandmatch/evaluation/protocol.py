@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from brandmatch.evaluation.metrics import (
     warn_skipped,
 )
 
-__all__ = ["GridEvaluation", "evaluate_grid", "bootstrap_ci", "format_metrics_table"]
+__all__ = ["GridEvaluation", "evaluate_grid", "bootstrap_ci", "format_metrics_table", "degenerate_warnings"]
 
 #: Key of the all-brands entry in :attr:`GridEvaluation.per_category`.
 ALL_KEY = "all"
@@ -42,7 +42,9 @@ class GridEvaluation:
 
     ``n_brands`` counts every brand row of the grid (skipped ones included); ``skipped_brands``
     of them have no positive and are excluded from every metric. ``n_positives`` is the number
-    of positive cells of the grid.
+    of positive cells of the grid. ``warnings`` says where a metric is undefined or trivially
+    perfect on this grid (see :func:`degenerate_warnings`); they are printed under the results
+    table and kept in the JSON.
     """
 
     metrics: dict[str, float]  # overall, keys = METRICS
@@ -54,6 +56,7 @@ class GridEvaluation:
     skipped_brands: int
     n_bootstrap: int = 0
     seed: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-safe dict (non-finite floats become ``None``; intervals become lists)."""
@@ -70,6 +73,7 @@ class GridEvaluation:
             "skipped_brands": int(self.skipped_brands),
             "n_bootstrap": int(self.n_bootstrap),
             "seed": None if self.seed is None else int(self.seed),
+            "warnings": list(self.warnings),
         }
 
 
@@ -131,6 +135,52 @@ def bootstrap_ci(
     return {name: _percentile_interval(reps[name]) for name in METRICS}
 
 
+def _brand_list(names: Sequence[str], first: int = 3) -> str:
+    shown = ", ".join(repr(str(b)) for b in names[:first])
+    return shown + (f" and {len(names) - first} more" if len(names) > first else "")
+
+
+def degenerate_warnings(
+    q: BrandQuantities, n_candidates: int, brand_ids: Sequence[str] | None = None, n_bootstrap: int = 0
+) -> list[str]:
+    """Where the grid makes a metric meaningless; one line each (empty when the grid is sound).
+
+    * ``R@k`` with ``k >= n_candidates``: every positive is within the first k, R@k = 1.0 for any
+      scores.
+    * brands whose every candidate is a positive (no negatives): no (positive, negative) pair, so
+      their AUC is undefined, and their ranking metrics are 1 for any (untied) scores.
+    * brands without positives (excluded from every metric).
+    * a single brand with positives: the bootstrap over brands has nothing to resample.
+    The metrics keep their documented semantics (:mod:`brandmatch.evaluation.metrics`).
+    """
+    out: list[str] = []
+    names = [str(b) for b in brand_ids] if brand_ids is not None else [f"row {i + 1}" for i in range(len(q))]
+    evaluable = q.evaluable
+    n_eval = int(evaluable.sum())
+    if n_eval == 0:
+        return [f"no brand of the grid has a positive: every metric is undefined ({len(q)} brand(s) skipped)"
+                if len(q) else "the grid has no brands: every metric is undefined"]
+    for k in (10, 50):
+        if n_candidates <= k:
+            out.append(f"R@{k}: k = {k} >= candidates ({n_candidates}) for every brand: trivially 1.0")
+    no_neg = evaluable & (q.n_positives >= n_candidates)
+    if no_neg.any():
+        which = [names[i] for i in np.flatnonzero(no_neg)]
+        scope = "every brand" if len(which) == n_eval else f"{len(which)} of {n_eval} brand(s)"
+        out.append(
+            f"grid has no negatives for {scope} ({_brand_list(which)}): AUC undefined"
+            + (" (n/a)" if len(which) == n_eval else " for them (left out of AUC)")
+            + ", ranking metrics (R@k, MRR, MAP, MedR, NDCG@10) trivially 1"
+        )
+    skipped = ~evaluable
+    if skipped.any():
+        which = [names[i] for i in np.flatnonzero(skipped)]
+        out.append(f"{len(which)} brand(s) without positives excluded from every metric ({_brand_list(which)})")
+    if n_eval == 1 and n_bootstrap > 0:
+        out.append("only 1 brand has positives: the bootstrap intervals over brands are degenerate")
+    return out
+
+
 def _same_category_mask(
     brand_categories: Sequence[str], candidate_categories: Sequence[frozenset[str]]
 ) -> np.ndarray:
@@ -151,6 +201,7 @@ def evaluate_grid(
     *,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    brand_ids: Sequence[str] | None = None,
 ) -> GridEvaluation:
     """Evaluate a score grid: metrics, bootstrap CIs over brands, per-category metrics.
 
@@ -163,12 +214,14 @@ def evaluate_grid(
             ``brand_categories[i] in candidate_categories[j]``. ``None`` -> cAUC is ``nan``.
         n_bootstrap: bootstrap replicates over brands (0 -> intervals are ``nan``).
         seed: seed of the bootstrap's ``numpy.random.Generator``.
+        brand_ids: optional ``n_brands`` names, used in the warnings (default: "row i").
 
     Returns:
         :class:`GridEvaluation`; ``per_category`` lists categories in order of first
         appearance in ``brand_categories``, then ``"all"`` (equal to ``metrics``). Brands
         without positives are excluded everywhere and counted in ``skipped_brands`` (with a
-        ``UserWarning``).
+        ``UserWarning``). ``warnings`` lists degenerate parts of the grid
+        (:func:`degenerate_warnings`).
     """
     s = np.asarray(scores)
     if s.ndim != 2:
@@ -218,6 +271,7 @@ def evaluate_grid(
         skipped_brands=skipped,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        warnings=degenerate_warnings(q, n_cand, brand_ids, n_bootstrap),
     )
 
 

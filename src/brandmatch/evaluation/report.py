@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
-from brandmatch.atomic import write_text_atomic
+from brandmatch.atomic import strict_json, write_text_atomic
 from brandmatch.data.store import Dataset
 from brandmatch.evaluation.metrics import METRICS
 from brandmatch.evaluation.protocol import format_metrics_table
@@ -14,7 +13,8 @@ from brandmatch.evaluation.runner import ModelResult, run_model
 
 #: Display names of the papers' tables.
 DISPLAY = {"rand": "RAND", "miv": "MIV", "cosine": "COSINE", "oracle": "ORACLE", "morning": "MORNING",
-           "mir": "MIR", "hptr": "HPTR", "catr": "CATR", "camera": "CAMERA"}
+           "mir": "MIR", "hptr": "HPTR", "catr": "CATR", "camera": "CAMERA",
+           "tuned-cosine": "TUNED-COSINE", "knn": "KNN", "lambdarank": "LAMBDARANK"}
 
 
 def display_name(model: str) -> str:
@@ -54,6 +54,10 @@ def format_results(results: Sequence[ModelResult], title: str | None = None) -> 
             text += f"| {name} | " + " | ".join(cis.get(m, "n/a") for m in METRICS) + " |\n"
     if notes:
         text += "\n" + "\n".join(notes) + "\n"
+    warned = [(display_name(r.model), w) for r in results if r.evaluation is not None for w in r.evaluation.warnings]
+    if warned:
+        text += "\nWarnings:\n" + "".join(
+            f"- {name}: {w}\n" if len(results) > 1 else f"- {w}\n" for name, w in warned)
     return text
 
 
@@ -79,7 +83,7 @@ def write_report(results: Sequence[ModelResult], out: Path, dataset: Dataset, gr
     md, js = target / "results.md", target / "results.json"
     write_text_atomic(md, text)
     doc = {"dataset": dataset.name, "grid": grid, "results": [result_json(r) for r in results]}
-    write_text_atomic(js, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(js, strict_json(doc, indent=2) + "\n")
     return text, [md, js]
 
 

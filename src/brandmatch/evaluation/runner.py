@@ -31,7 +31,7 @@ class ModelResult:
         out: dict[str, Any] = {"dataset": self.dataset, "model": self.model, "params": self.params}
         if self.evaluation is None:
             out.update({"available": False, "reason": self.unavailable, "metrics": None, "ci95": None,
-                        "per_category": None})
+                        "per_category": None, "warnings": []})
         else:
             out["available"] = True
             out.update(self.evaluation.to_json_dict())
@@ -52,14 +52,23 @@ def evaluate_model(
     scores = score_grid(model, g)
     cats = dataset.brand_category()
     inf_cats = dataset.influencer_categories()
-    return evaluate_grid(
+    ev = evaluate_grid(
         scores,
         g.labels,
         [str(cats.get(b)) for b in g.brand_ids],
         [inf_cats.get(m, frozenset()) for m in g.influencer_ids],
         n_bootstrap=n_bootstrap,
         seed=seed,
+        brand_ids=g.brand_ids.tolist(),
     )
+    # 'test' and 'validation' grids never overlap training (checked on load); other grids may
+    trained = set(dataset.brands("train"))
+    leaked = [b for b in g.brand_ids.tolist() if b in trained]
+    if leaked:
+        shown = ", ".join(repr(b) for b in leaked[:3]) + (f" and {len(leaked) - 3} more" if len(leaked) > 3 else "")
+        ev.warnings.append(f"grid {grid!r}: {len(leaked)} brand(s) are in the 'train' split ({shown}): "
+                           "the model was trained on their cooperations")
+    return ev
 
 
 def run_model(

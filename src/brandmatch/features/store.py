@@ -17,13 +17,14 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from brandmatch.atomic import replace_dir, sha256_file
+from brandmatch.atomic import replace_dir, sha256_file, strict_json
 from brandmatch.errors import FeatureError, where
 
 FEATURE_SCHEMA_VERSION = 1
@@ -176,8 +177,12 @@ class FeatureSet:
         self.path = directory
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, verify: bool = True) -> "FeatureSet":
-        """Read a feature directory written by :meth:`save` or :func:`write_view`."""
+    def load(cls, directory: str | os.PathLike, verify: bool = True, skip_unreadable: bool = False) -> "FeatureSet":
+        """Read a feature directory written by :meth:`save` or :func:`write_view`.
+
+        ``skip_unreadable``: leave out views whose file is missing, damaged or (with ``verify``)
+        does not match its checksum, instead of raising (featurize recomputes them).
+        """
         directory = Path(directory)
         manifest_path = directory / "manifest.json"
         if not manifest_path.exists():
@@ -190,14 +195,20 @@ class FeatureSet:
             )
         views = {}
         for name, entry in manifest.get("views", {}).items():
-            views[name] = _read_view_file(directory / entry["file"], name, entry, verify)
+            if not isinstance(entry, dict) or "file" not in entry:
+                raise FeatureError(f"{manifest_path}: the entry of view {name!r} has no 'file'")
+            try:
+                views[name] = _read_view_file(directory / entry["file"], name, entry, verify)
+            except FeatureError:
+                if not skip_unreadable:
+                    raise
         return cls(views, directory)
 
 
 def _write_json(path: Path, obj: object) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write(strict_json(obj, indent=2, sort_keys=True))
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
@@ -233,12 +244,14 @@ def _write_view_file(directory: Path, view: FeatureView) -> dict:
 def _read_view_file(path: Path, name: str, entry: Mapping, verify: bool) -> FeatureView:
     if not path.exists():
         raise FeatureError(f"{path}: missing feature file of view {name!r}")
-    if verify and entry.get("sha256") and sha256_file(path) != entry["sha256"]:
+    if verify and not entry.get("sha256"):
+        raise FeatureError(f"{path}: no sha256 for view {name!r} in the feature manifest (cannot be verified)")
+    if verify and sha256_file(path) != entry["sha256"]:
         raise FeatureError(f"{path}: checksum does not match the manifest (file changed or truncated)")
     try:
         with np.load(path, allow_pickle=False) as z:
             ids, values, mask = z["ids"], z["values"], z["mask"]
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FeatureError(f"{path}: not a readable feature file ({exc})") from None
     view = FeatureView.__new__(FeatureView)
     view.name, view.ids, view.values, view.mask = name, ids.astype(str), values.astype(np.float32), mask

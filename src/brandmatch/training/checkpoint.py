@@ -8,7 +8,9 @@ Layout under a checkpoint directory::
       LATEST       "epoch-0004"                          (replaced atomically after the dir is in place)
 
 A crash at any moment leaves the previous complete checkpoint readable: a directory only gets its
-final name once it is complete, and LATEST only points at complete directories.
+final name once it is complete, and LATEST only points at complete directories. ``trainer.json``
+records the sha256 of ``state.safetensors``; :func:`load_checkpoint` refuses a checkpoint whose
+tensors do not match it (a corrupted file would otherwise resume silently with other weights).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from typing import Any
 
 import torch
 
-from brandmatch.atomic import strict_json
+from brandmatch.atomic import sha256_file, strict_json
 from brandmatch.errors import ModelError
 
 STATE_FILE = "state.safetensors"
 META_FILE = "trainer.json"
 LATEST = "LATEST"
+#: key of trainer.json holding the sha256 of state.safetensors (verified by load_checkpoint)
+STATE_SHA256 = "state_sha256"
 
 
 def _epoch_name(epoch: int) -> str:
@@ -45,6 +49,7 @@ def save_checkpoint(directory: str | os.PathLike, epoch: int, tensors: dict[str,
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=directory))
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / STATE_FILE))
+        meta = {**meta, STATE_SHA256: sha256_file(tmp / STATE_FILE)}
         with open(tmp / META_FILE, "w", encoding="utf-8") as f:
             f.write(strict_json(meta))
             f.flush()
@@ -99,11 +104,28 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     from safetensors.torch import load_file
 
     path = Path(path)
+    state, meta_path = path / STATE_FILE, path / META_FILE
     try:
-        tensors = load_file(str(path / STATE_FILE))
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-    except (SafetensorError, OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable checkpoint ({exc})") from None
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable checkpoint metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{meta_path}: unreadable checkpoint metadata (not a JSON object)")
+    expected = meta.get(STATE_SHA256)
+    if not expected:
+        raise ModelError(f"{meta_path}: no {STATE_SHA256} (checkpoint written by an older brandmatch, cannot be "
+                         "verified); start afresh without --resume")
+    try:
+        actual = sha256_file(state)
+    except OSError as exc:
+        raise ModelError(f"{state}: unreadable checkpoint ({exc.strerror or exc})") from None
+    if actual != expected:
+        raise ModelError(f"{state}: checksum does not match {META_FILE} (file changed or corrupted); "
+                         "start afresh without --resume")
+    try:
+        tensors = load_file(str(state))
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"{state}: unreadable checkpoint ({exc})") from None
     return tensors, meta
 
 
