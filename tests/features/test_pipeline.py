@@ -120,3 +120,53 @@ def test_cli_featurize_and_cosine(tiny_dir, capsys):
         model.fit(ds.cooperations("train"), ds.features)
         s = model.score(["b3"], ["m0", "m2", "m3"])
         assert s.shape == (1, 3) and np.isfinite(s).all()
+
+
+def _imported_tiny(tmp_path):
+    """examples/tiny imported: it supplies a 4-column content_text (features/content_text.csv)."""
+    from pathlib import Path
+
+    from brandmatch.data.user_import import import_tables_to
+
+    src = Path(__file__).resolve().parents[2] / "examples" / "tiny"
+    import_tables_to(src, tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def test_featurize_keeps_views_supplied_at_import(tmp_path, capsys):
+    data = _imported_tiny(tmp_path)
+    before = load_dataset(data).features["content_text"]
+    assert before.dim == 4
+    code = main(["featurize", str(data), "--topics", "2", "--with", "", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    after = load_dataset(data).features["content_text"]
+    assert after.dim == 4 and after.meta == before.meta
+    np.testing.assert_array_equal(after.values, before.values)
+    np.testing.assert_array_equal(after.mask, before.mask)
+    assert "content_topics   kept" in out and "kept as supplied at import: content_text" in out
+    assert "views supplied at import, kept: content_text (--replace-imported recomputes them)" in out
+    # --force recomputes featurize's own views, still not the supplied ones
+    assert main(["featurize", str(data), "--topics", "2", "--with", "", "--no-progress", "--force"]) == 0
+    assert load_dataset(data).features["content_text"].dim == 4
+    capsys.readouterr()
+    # only the explicit flag replaces them, and says so
+    assert main(["featurize", str(data), "--topics", "2", "--with", "", "--no-progress",
+                 "--replace-imported"]) == 0
+    out = capsys.readouterr().out
+    assert "replaced the view supplied at import: content_text" in out
+    assert "views supplied at import, replaced: content_text" in out
+    assert load_dataset(data).features["content_text"].dim == 2
+
+
+def test_corrupted_view_is_recomputed_not_cached(tiny_dir):
+    featurize(load_dataset(tiny_dir), options=tiny_options())
+    path = tiny_dir / "features" / "content_text.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(FeatureError, match=r"content_text\.npz: checksum does not match"):
+        load_dataset(tiny_dir).features  # noqa: B018 - loading verifies
+    reps = featurize(load_dataset(tiny_dir), options=tiny_options())
+    assert {r.stage: r.status for r in reps}["content_topics"] == "computed"
+    assert load_dataset(tiny_dir).features["content_text"].dim == 3

@@ -25,10 +25,14 @@ ACTIVITY_COLUMNS = (
 SECONDS_PER_DAY = 86400.0
 
 
-def activity_view(accounts: pd.DataFrame, posts: pd.DataFrame) -> FeatureView | None:
+def activity_view(
+    accounts: pd.DataFrame, posts: pd.DataFrame, reference_timestamp: float | None = None
+) -> FeatureView | None:
     """Build the ``activity`` view, or None when the data has neither posts nor followers.
 
     accounts: the accounts table; posts: the posts table. Returns values (n_accounts, 6).
+    reference_timestamp: "now" for days_since_last_post (default: the newest post in ``posts``;
+    new accounts featurized later pass the fitted dataset's newest post).
     """
     has_followers = accounts["followers"].notna().to_numpy()
     if not has_followers.any() and posts.empty:
@@ -40,7 +44,8 @@ def activity_view(accounts: pd.DataFrame, posts: pd.DataFrame) -> FeatureView | 
     values[:, 0] = accounts["followers"].astype("Float64").fillna(0).to_numpy(dtype=float)
     has_posts = np.zeros(n, dtype=bool)
     if not posts.empty:
-        newest_overall = pd.to_numeric(posts["timestamp"]).max()
+        newest_overall = (pd.to_numeric(posts["timestamp"]).max() if reference_timestamp is None
+                          else reference_timestamp)
         for account, group in posts.groupby("account_id", sort=False):
             i = index[account]
             has_posts[i] = True

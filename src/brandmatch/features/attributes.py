@@ -238,10 +238,26 @@ def bio_keywords(
     hyphenated compound when the pair is frequent (>= min_df bios, and in at least
     ``compound_share`` of the bios that use its rarer word); the single words stay keywords too.
     """
-    segs = [bio_segments(b, stopwords, wordnet) for b in bios]
-    toks = [list(dict.fromkeys(t for seg in ss for t in seg if t)) for ss in segs]
-    pairs = [list(dict.fromkeys(f"{a}-{b}" for seg in ss for a, b in zip(seg, seg[1:]) if a and b
-                                and "-" not in a + b)) for ss in segs]
+    kw_lists, vocab, _ = bio_keywords_and_compounds(bios, stopwords, settings, wordnet)
+    return kw_lists, vocab
+
+
+def _candidates(segments: list[list[str | None]]) -> tuple[list[str], list[str]]:
+    """Distinct single keywords and adjacent-word pairs ("food-blogger") of one bio's segments."""
+    toks = list(dict.fromkeys(t for seg in segments for t in seg if t))
+    pairs = list(dict.fromkeys(f"{a}-{b}" for seg in segments for a, b in zip(seg, seg[1:]) if a and b
+                               and "-" not in a + b))
+    return toks, pairs
+
+
+def bio_keywords_and_compounds(
+    bios: Sequence[str | None], stopwords: frozenset[str], settings: AttributeSettings,
+    wordnet: WordNetNouns | None = None,
+) -> tuple[list[list[str]], list[str], list[str]]:
+    """:func:`bio_keywords` plus the accepted compounds (sorted), which new bios need."""
+    cands = [_candidates(bio_segments(b, stopwords, wordnet)) for b in bios]
+    toks = [c[0] for c in cands]
+    pairs = [c[1] for c in cands]
     min_df = settings.min_df if len(bios) >= 10 * settings.min_df else 1
     word_df = Counter(t for ts in toks for t in ts)
     pair_df = Counter(p for ps in pairs for p in ps)
@@ -253,7 +269,18 @@ def bio_keywords(
     df = Counter(t for ts in toks for t in ts)
     vocab = sorted(k for k, c in df.items() if c >= min_df)
     keep = set(vocab)
-    return [[t for t in ts if t in keep] for ts in toks], vocab
+    return [[t for t in ts if t in keep] for ts in toks], vocab, sorted(compounds)
+
+
+def keywords_of_bio(
+    bio: str | None, stopwords: frozenset[str], wordnet: WordNetNouns | None,
+    compounds: set[str] | frozenset[str], vocabulary: set[str] | frozenset[str],
+) -> list[str]:
+    """A new bio's keywords under a fitted vocabulary: the same candidates and compound rule as
+    :func:`bio_keywords`, with the fitted compounds and keyword vocabulary (nothing is learnt)."""
+    toks, pairs = _candidates(bio_segments(bio, stopwords, wordnet))
+    toks = toks + [p for p in pairs if p in compounds and p not in toks]
+    return [t for t in toks if t in vocabulary]
 
 
 def merge_keywords(vocab: Sequence[str], wordnet: WordNetNouns | None, settings: AttributeSettings) -> dict[str, str]:
@@ -361,6 +388,7 @@ class AttributeModel:
     account_attrs: dict[str, list[int]]
     mapping: dict[str, str] = field(default_factory=dict)
     n_keywords: int = 0
+    compounds: list[str] = field(default_factory=list)
 
 
 def build_attributes(
@@ -368,7 +396,7 @@ def build_attributes(
     settings: AttributeSettings, wordnet: WordNetNouns | None,
 ) -> AttributeModel:
     """Keywords of all bios (label-free), merged into attributes; attribute lists per account."""
-    kw_lists, vocab = bio_keywords(bios, stopwords, settings, wordnet)
+    kw_lists, vocab, compounds = bio_keywords_and_compounds(bios, stopwords, settings, wordnet)
     mapping = merge_keywords(vocab, wordnet, settings)
     names = sorted(set(mapping.values()))
     index = {a: i for i, a in enumerate(names)}
@@ -376,7 +404,7 @@ def build_attributes(
         acc: list(dict.fromkeys(index[mapping[k]] for k in kws))
         for acc, kws in zip(account_ids, kw_lists)
     }
-    return AttributeModel(names, attrs, mapping, len(vocab))
+    return AttributeModel(names, attrs, mapping, len(vocab), compounds)
 
 
 def training_graph(

