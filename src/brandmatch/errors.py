@@ -28,6 +28,10 @@ class ModelUnavailable(ModelError):
     """The model cannot run on this dataset (its input views are absent); reported as n/a."""
 
 
+class ServingError(BrandmatchError):
+    """A recommendation request cannot be served: unknown brand or influencer, bad filter or k."""
+
+
 def where(file: object, row: object | None = None, column: object | None = None) -> str:
     """Format a location 'file, row R, column C' for error messages (row is 1-based data row)."""
     parts = [str(file)]
