@@ -50,7 +50,7 @@ class Param:
         elif self.kind == "str":
             text = "one of " + ", ".join(self.choices or ())
         elif self.kind == "names":
-            text = "a list (or comma-separated string) of " + ", ".join(self.choices or ())
+            text = "a list (or comma-separated string) of " + (", ".join(self.choices) if self.choices else "names")
         else:
             what = {"int": "an integer", "float": "a finite number", "ints": "a list of integers",
                     "floats": "a list of finite numbers"}[self.kind]

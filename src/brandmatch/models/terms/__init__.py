@@ -1,6 +1,7 @@
 """Score terms, registered explicitly: a new term is one file plus one line here."""
 
 from brandmatch.models.terms.base import VIEW_INPUTS, VIEW_ORDER, Accounts, FitContext, ScoreTerm  # noqa: F401
+from brandmatch.models.terms.bilinear import BilinearTerm
 from brandmatch.models.terms.category import CategoryTerm
 from brandmatch.models.terms.cosine import CosineTerm
 from brandmatch.models.terms.profile import ProfileTerm
@@ -12,4 +13,5 @@ TERMS: dict[str, type[ScoreTerm]] = {
     CosineTerm.kind: CosineTerm,
     CategoryTerm.kind: CategoryTerm,
     ProfileTerm.kind: ProfileTerm,
+    BilinearTerm.kind: BilinearTerm,
 }
