@@ -28,6 +28,12 @@ def normalized_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
+def unit_lookup(features: FeatureSet, name: str, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows of view ``name`` for ``ids``: (n, d) float64 (zero rows where absent) and mask (n,) bool."""
+    values, mask = features[name].lookup(list(ids))
+    return normalized_rows(values) * mask[:, None], mask
+
+
 @register
 class CosineRanker(ComposedRanker):
     """Sum of per-view cosine similarities; ``views=None`` uses every standard view present."""
