@@ -107,3 +107,8 @@ def test_demo_on_the_real_release_prints_the_reference_figures(mir_public_dir, t
     assert cells[1] == "0.835" and cells[4] == "0.427" and cells[6] == "0.162" and cells[7] == "5"
     assert "MIV: n/a" in out
     assert (tmp_path / "r" / "mir-public" / "results.json").exists()
+    # then it trains the default recipe and recommends for a test brand, ending with the serve command
+    assert "Top 10 micro-influencers for test brand" in out
+    top = out.split("Top 10 micro-influencers for test brand", 1)[1].splitlines()
+    assert sum(1 for line in top[:14] if line.strip()[:2].strip().isdigit()) == 10
+    assert "brandmatch serve --model-dir" in out and (tmp_path / "data" / "models" / "mir-public-plus" / "config.json").exists()

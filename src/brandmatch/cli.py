@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from brandmatch import __version__
-from brandmatch.atomic import write_json_atomic
+from brandmatch.atomic import strict_json, write_json_atomic
 from brandmatch.errors import BrandmatchError
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # <repo>/../shared
@@ -109,7 +109,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
     s = load_dataset(args.data).summary()
     if args.json:
-        print(json.dumps(s, indent=2, default=str))
+        print(strict_json(s, indent=2, default=str))
     else:
         _print_summary(s)
     return 0
@@ -272,6 +272,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", type=Path, default=Path("data"), help="where datasets are built")
     p.add_argument("--out", type=Path, default=Path("reports"), help="report directory")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic world")
+    p.add_argument("--no-recommend", action="store_true",
+                   help="only the tables: skip training the plus recipe and printing recommendations")
 
 
 DEMO_MODELS = {"synthetic": "rand,miv,cosine,oracle", "mir": "rand,miv,cosine"}
@@ -315,13 +317,57 @@ def _run_demo(args: argparse.Namespace) -> int:
     if args.data == "all" and not (shared_dir() / "datasets" / "mir-public" / "README.md").exists():
         print(f"note: {shared_dir()} has no datasets/mir-public: skipping the real-data table", file=sys.stderr)
         which = ["synthetic"]
+    built = {}
     for kind in which:
         ds = _demo_dataset(args, kind)
+        built[kind] = ds
         names = [m.strip() for m in (args.models or DEMO_MODELS[kind]).split(",") if m.strip()]
         text, written = run_report(ds, names, args.out, grid="test")
         print(text)
         print(f"wrote {', '.join(str(p) for p in written)}\n")
+    if not args.no_recommend:
+        _demo_recommendations(args, built)
     return 0
+
+
+EXAMPLE_PROFILE = Path(__file__).resolve().parents[2] / "examples" / "new-brand"
+
+
+def _demo_recommendations(args: argparse.Namespace, built: dict) -> None:
+    """Train the default recipe (plus) on each demo dataset, print top-10 recommendations with their
+    explanations for a test brand, and for the new brand of examples/new-brand on the featurized
+    synthetic world (the real release ships features only: no fitted featurizer for new brands)."""
+    from brandmatch.models.base import create
+    from brandmatch.serving.recommend import Filters, Recommender
+    from brandmatch.training.trainer import TrainingOptions
+    from brandmatch.training.workflow import train_to_directory
+
+    served = None
+    for kind, ds in built.items():
+        out = args.workdir / "models" / f"{ds.name}-plus"
+        print(f"training MORNING (recipe plus) on {ds.name} into {out} ...", file=sys.stderr)
+        model = train_to_directory(create("morning"), ds, out, options=TrainingOptions(progress=False))
+        rec = Recommender(model, ds)
+        brand = str(ds.grid("test").brand_ids[0])
+        filters = Filters()
+        print(f"\n== Top 10 micro-influencers for test brand {brand} ({ds.name}, MORNING plus; shares of the "
+              f"score by view; a brand new to the model) ==")
+        _print_recommendations(rec.recommend(brand, 10, filters), "table",
+                               {"brand": brand, "filters": "5k-100k followers (unknown kept), partners hidden"})
+        if kind == "synthetic":
+            served = (out, ds.path)
+            if (EXAMPLE_PROFILE / "accounts.csv").exists():
+                from brandmatch.serving.profile import recommend_profile
+
+                recs, new_brand, cat = recommend_profile(out, ds.path, EXAMPLE_PROFILE, 10, filters, recommender=rec)
+                print(f"\n== Top 10 for a NEW brand from its profile folder {EXAMPLE_PROFILE} "
+                      f"(id {new_brand}, category {cat}; featurized with the dataset's fitted featurizer) ==")
+                _print_recommendations(recs, "table", {"brand": new_brand})
+        elif served is None:
+            served = (out, ds.path)
+    if served is not None:
+        print(f"\nOpen the web app on that model (http://127.0.0.1:8000):\n"
+              f"  .venv/bin/brandmatch serve --model-dir {served[0]} --data {served[1]}")
 
 
 # ---------------------------------------------------------------- featurize
@@ -336,6 +382,8 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topics", default="auto", help="number of LDA topics, or 'auto' to select (default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="recompute every stage, ignoring cached views")
+    p.add_argument("--replace-imported", action="store_true",
+                   help="also recompute the views supplied at import (features/<view>.csv); by default they are kept")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
 
 
@@ -358,6 +406,7 @@ def _run_featurize(args: argparse.Namespace) -> int:
     with_ = tuple(w.strip() for w in args.with_.split(",") if w.strip())
     ds = load_dataset(args.data)
     opts = FeaturizeOptions(with_=with_, topics=topics, seed=args.seed, force=args.force,
+                            replace_imported=args.replace_imported,
                             progress=not args.no_progress, shared=shared_dir())
     t0 = _time.perf_counter()
     print(f"{'stage':<16} {'status':<9} {'time':>9}  views")
@@ -423,6 +472,51 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_benchmark(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="every model, recipe and MORNING ablation over seeds and brand-disjoint "
+                                         "splits, with paired significance tests (markdown, JSON, PNG)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset directory (required unless --quick, which then builds the small synthetic world)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of every seeded model (default 3)")
+    p.add_argument("--splits", type=int, default=5, help="derived brand-disjoint splits besides the official one")
+    p.add_argument("--quick", action="store_true",
+                   help="1 seed, 1 derived split, few epochs / rounds, a small subset of models")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default: reports/)")
+    p.add_argument("--models", default=None, metavar="KEYS",
+                   help="only these methods: model names or keys such as morning:paper, morning:views=c")
+    p.add_argument("--exclude", default=None, metavar="KEYS", help="leave these methods out (same spelling)")
+    p.add_argument("--no-ablations", action="store_true", help="skip MORNING's view ablations")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: see train)")
+    p.add_argument("--permutations", type=int, default=10000, help="sign flips of the significance test")
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from brandmatch.data.store import load_dataset
+    from brandmatch.evaluation.benchmark import quick_world, run_benchmark
+
+    if args.threads is not None and args.threads < 1:
+        raise BrandmatchError(f"--threads must be >= 1, got {args.threads}")
+    if args.data is None and not args.quick:
+        raise BrandmatchError("--data is required (or --quick, which builds a small synthetic world)")
+    split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
+    seeds, splits = (1, 1) if args.quick else (args.seeds, args.splits)
+    command = "brandmatch benchmark" + (f" --data {args.data}" if args.data else "") + \
+        (" --quick" if args.quick else f" --seeds {seeds} --splits {splits}") + \
+        (f" --models {args.models}" if args.models else "") + (f" --exclude {args.exclude}" if args.exclude else "") + \
+        (" --no-ablations" if args.no_ablations else "")
+    with tempfile.TemporaryDirectory(prefix="brandmatch-quick-") as tmp:
+        ds = load_dataset(args.data) if args.data is not None else quick_world(Path(tmp) / "synthetic-small")
+        _, text, written = run_benchmark(ds, args.out, seeds=seeds, splits=splits, quick=args.quick,
+                                         include=split(args.models), exclude=split(args.exclude),
+                                         ablations=not args.no_ablations, threads=args.threads,
+                                         n_permutations=args.permutations, command=command)
+    print(text)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def _add_results(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("results", help="regenerate docs/results.md (MORNING variants vs baselines, 3 seeds)")
     p.add_argument("--data", type=Path, required=True, help="the imported public dataset (brandmatch import-mir)")
@@ -452,6 +546,190 @@ def _run_results(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- recommend / similar
+
+
+def _add_serving_filters(p: argparse.ArgumentParser) -> None:
+    """Filters shared by `recommend` and `similar` (validated by serving.recommend.Filters)."""
+    p.add_argument("--model-dir", type=Path, required=True, help="a model saved by `brandmatch train`")
+    p.add_argument("--data", type=Path, required=True, help="the dataset directory the model was trained on")
+    p.add_argument("--k", default="20", help="number of influencers (default 20)")
+    p.add_argument("--min-followers", default="5000",
+                   help="lowest follower count (default 5000; 'none': no bound); unknown counts are kept")
+    p.add_argument("--max-followers", default="100000", help="highest follower count (default 100000; 'none')")
+    p.add_argument("--category", action="append", default=None, metavar="C",
+                   help="only influencers of this category (repeatable)")
+    p.add_argument("--min-engagement", default=None, metavar="X",
+                   help="lowest engagement rate (likes + comments) / followers; unknown rates are kept")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    p.add_argument("--index-kind", choices=("exact", "hnsw"), default="exact", help="influencer index (default exact)")
+    p.add_argument("--index-dir", type=Path, default=None,
+                   help="reuse the influencer index saved there (built and saved there when absent)")
+
+
+def _number(value: str | None, flag: str, kind: type) -> Any:
+    """A CLI number ('none' -> None) or a one-line BrandmatchError."""
+    if value is None or str(value).strip().lower() in ("none", ""):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise BrandmatchError(f"{flag}: expected {'an integer' if kind is int else 'a number'} or 'none', "
+                              f"got {value!r}") from None
+
+
+def _serving_filters(args: argparse.Namespace, exclude_partners: bool):
+    from brandmatch.serving.recommend import Filters
+
+    return Filters(min_followers=_number(args.min_followers, "--min-followers", int),
+                   max_followers=_number(args.max_followers, "--max-followers", int),
+                   categories=tuple(args.category or ()),
+                   min_engagement=_number(args.min_engagement, "--min-engagement", float),
+                   exclude_partners=exclude_partners)
+
+
+def _serving_k(args: argparse.Namespace) -> int:
+    k = _number(args.k, "--k", int)
+    if k is None or k < 1:
+        raise BrandmatchError(f"--k must be an integer >= 1, got {args.k!r}")
+    return k
+
+
+def _print_recommendations(recs: list, fmt: str, header: dict[str, Any]) -> None:
+    """table / json / csv of serving.recommend.Recommendation rows."""
+    import csv
+
+    from brandmatch.atomic import strict_json
+
+    if fmt == "json":
+        print(strict_json({**header, "recommendations": [r.to_dict() for r in recs]}, indent=2))
+        return
+    rows = [r.flat() for r in recs]
+    if fmt == "csv":
+        cols = list(dict.fromkeys(c for row in rows for c in row)) or ["rank", "influencer_id", "handle", "score"]
+        w = csv.DictWriter(sys.stdout, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        for row in rows:
+            w.writerow(row)
+        return
+    print("  ".join(f"{k}: {v}" for k, v in header.items() if not isinstance(v, dict)))
+    if not recs:
+        print("no influencer passes the filters")
+        return
+    parts = list(recs[0].parts)
+    print(f"{'rank':>4}  {'influencer':<28} {'score':>8}  " + " ".join(f"{p:>6}" for p in parts)
+          + f"  {'followers':>9} {'engage':>7}  evidence")
+    for r in recs:
+        shares = r.shares()
+        name = r.influencer_id if not r.handle or r.handle == r.influencer_id else f"{r.influencer_id} @{r.handle}"
+        fol = "unknown" if r.followers is None else f"{r.followers:,}"
+        eng = "unknown" if r.engagement_rate is None else f"{r.engagement_rate:.2%}"
+        share = " ".join("   n/a" if shares[p] is None else f"{shares[p]:>6.0%}" for p in parts)
+        print(f"{r.rank:>4}  {name[:28]:<28} {r.score:>8.4f}  {share}  {fol:>9} {eng:>7}  {r.evidence_summary()}")
+
+
+def _recommender(args: argparse.Namespace):
+    """The Recommender of --model-dir / --data, with the index of --index-dir when one is saved there."""
+    from brandmatch.serving.recommend import Recommender
+
+    saved = args.index_dir is not None and (args.index_dir / "manifest.json").exists()
+    rec = Recommender.from_dirs(args.model_dir, args.data, index_kind=args.index_kind,
+                                index_dir=args.index_dir if saved else None)
+    if args.index_dir is not None and not saved:
+        rec.save_index(args.index_dir)
+    return rec
+
+
+def _add_recommend(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recommend", help="top-k micro-influencers for a brand, with filters and explanations")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--brand", default=None, metavar="ID_OR_HANDLE", help="a brand of the dataset")
+    who.add_argument("--brand-profile", type=Path, default=None, metavar="PATH",
+                     help="a new brand's profile folder: the import format (accounts.csv with one brand, "
+                          "posts.csv, ...) or an instaloader download (docs/new-brands.md)")
+    p.add_argument("--brand-category", default=None, metavar="C",
+                   help="with --brand-profile: the brand's category (overrides the profile's)")
+    _add_serving_filters(p)
+    p.add_argument("--include-partners", action="store_true",
+                   help="also list influencers the brand already cooperated with")
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    k = _serving_k(args)
+    filters = _serving_filters(args, exclude_partners=not args.include_partners)
+    rec = _recommender(args)
+    if args.brand_profile is not None:
+        from brandmatch.serving.profile import recommend_profile
+
+        recs, brand, _ = recommend_profile(args.model_dir, args.data, args.brand_profile, k, filters,
+                                           category=args.brand_category, recommender=rec)
+    else:
+        brand = rec.resolve(args.brand, "brand")
+        recs = rec.recommend(brand, k, filters)
+    _print_recommendations(recs, args.format, {"brand": brand, "model": rec.model.name, "k": k,
+                                               "filters": filters.to_dict()})
+    return 0
+
+
+def _add_similar(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("similar", help="lookalike influencers: closest influencer-side embeddings (cosine)")
+    p.add_argument("--influencer", required=True, metavar="ID_OR_HANDLE", help="an influencer of the dataset")
+    _add_serving_filters(p)
+
+
+def _run_similar(args: argparse.Namespace) -> int:
+    k = _serving_k(args)
+    filters = _serving_filters(args, exclude_partners=False)
+    rec = _recommender(args)
+    m = rec.resolve(args.influencer, "influencer")
+    recs = rec.similar(m, k, filters)
+    _print_recommendations(recs, args.format, {"influencer": m, "model": rec.model.name, "k": k,
+                                               "filters": filters.to_dict()})
+    return 0
+
+
+
+# ---------------------------------------------------------------- serve
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the REST API (/api, docs at /api/docs) and the web app, one process")
+    p.add_argument("--model-dir", type=Path, required=True, help="a model saved by `brandmatch train`")
+    p.add_argument("--data", type=Path, required=True, help="the dataset directory the model was trained on")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--index-kind", choices=("exact", "hnsw"), default="exact", help="influencer index (default exact)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from brandmatch.serving.api import TOKEN_ENV, create_app
+    except ImportError as exc:
+        raise BrandmatchError(f"serve needs the 'serve' extra: pip install 'brandmatch[serve]' ({exc})") from None
+    from brandmatch.serving.recommend import Recommender
+
+    if not 1 <= args.port <= 65535:
+        raise BrandmatchError(f"--port must be between 1 and 65535, got {args.port}")
+    import socket
+
+    try:  # fail fast, before loading the model, when the address is taken or not ours
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as exc:
+        raise BrandmatchError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    rec = Recommender.from_dirs(args.model_dir, args.data, index_kind=args.index_kind)
+    rec.index  # build the influencer index before the first request
+    app = create_app(rec)
+    token = bool(os.environ.get(TOKEN_ENV))
+    if not token and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host} without a token: set {TOKEN_ENV} to require one", file=sys.stderr)
+    print(f"brandmatch serve: {rec.model.name} on {rec.dataset.name} at http://{args.host}:{args.port}/ "
+          f"(API docs: /api/docs{'; bearer token required' if token else ''})", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
 COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]] = {
     "import": (_add_import, _run_import),
     "import-mir": (_add_import_mir, _run_import_mir),
@@ -464,6 +742,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable
     "featurize": (_add_featurize, _run_featurize),
     "train": (_add_train, _run_train),
     "results": (_add_results, _run_results),
+    "benchmark": (_add_benchmark, _run_benchmark),
+    "recommend": (_add_recommend, _run_recommend),
+    "similar": (_add_similar, _run_similar),
+    "serve": (_add_serve, _run_serve),
 }
 
 
