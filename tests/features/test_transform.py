@@ -274,3 +274,29 @@ def test_images_dataset_effnet_and_visual_views_identical(tmp_path):
     for name in out.names():
         np.testing.assert_array_equal(out[name].values, stored[name].values, err_msg=name)
         np.testing.assert_array_equal(out[name].mask, stored[name].mask, err_msg=name)
+
+
+def test_new_brand_with_a_known_brands_content_gets_its_ranking(featurized):
+    """A test brand's own posts, bio and audience given as a NEW brand (another id) are featurized
+    by the fitted featurizer and ranked exactly as the dataset's brand is (same scores, same order)."""
+    from brandmatch.models import create
+    from brandmatch.serving.recommend import Filters, Recommender
+    from brandmatch.training.trainer import TrainingOptions
+    from brandmatch.training.workflow import fit_model
+
+    ds = load_dataset(featurized)
+    model = fit_model(create("morning", epochs=2), ds, TrainingOptions(progress=False))  # recipe plus
+    rec = Recommender(model, ds)
+    brand = "b3"  # the tiny world's test brand: not a training brand, so nothing is left out for it
+    everyone = Filters(min_followers=None, max_followers=None, exclude_partners=False)
+    known = rec.recommend(brand, 5, everyone)
+    tables = _subset(ds.tables, brand)
+    new_id = "new:b3"
+    for frame in (tables.accounts, tables.posts, tables.audience):
+        frame["account_id"] = frame["account_id"].replace(brand, new_id)
+    rows = FittedFeaturizer.load(featurized).transform(tables)
+    rows = FeatureSet({n: v for n, v in rows.views.items() if v.mask.any()})
+    category = ds.brand_category()[brand]
+    fresh = rec.recommend_features(rows, new_id, category, 5, everyone)
+    assert [r.influencer_id for r in fresh] == [r.influencer_id for r in known]
+    np.testing.assert_allclose([r.score for r in fresh], [r.score for r in known], rtol=1e-6)
