@@ -189,7 +189,7 @@ def main() -> None:
                     help="comma-separated batch sizes to run (16: the paper's; larger: the throughput setting)")
     ap.add_argument("--compile", action="store_true", help="compiled L1 + Adam step (opt-in)")
     args = ap.parse_args()
-    cores = set_torch_threads(None)  # the machine's reference: a matmul on all usable cores
+    cores = set_torch_threads(len(os.sched_getaffinity(0)))  # the reference: a matmul on all usable cores
     threads = set_torch_threads(args.threads)
     fs, co, info = world(n_pairs=args.pairs)
     results = [run(int(b), args, cores, threads, fs, co, info) for b in args.batch_sizes.split(",")]

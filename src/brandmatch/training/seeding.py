@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from brandmatch.errors import ModelError
+
 
 def seed_everything(seed: int) -> None:
     """Seed python's ``random``, numpy's global RNG and torch (CPU) with ``seed``."""
@@ -22,17 +24,32 @@ def seed_everything(seed: int) -> None:
 
 
 def set_torch_threads(n: int | None = None) -> int:
-    """Use ``n`` intra-op threads (default: BRANDMATCH_THREADS or the number of usable cores) and
-    one inter-op thread (when still possible in this process)."""
+    """Use ``n`` intra-op threads and one inter-op thread (when still possible in this process);
+    returns the number used.
+
+    The rule: ``n`` given (``brandmatch train --threads N``) -> that many (at least 1); else the
+    environment variable BRANDMATCH_THREADS when set (a positive integer; anything else, e.g.
+    "abc" or "0", raises :class:`~brandmatch.errors.ModelError`; an empty value counts as unset);
+    else 1 thread, whatever the number of cores.
+
+    Why 1 and not the number of usable cores: ``benchmarks/bench_threads.py`` measures training
+    throughput of a MORNING-sized step per thread count on an idle machine and on a busy one
+    (other processes occupying cores); results in ``benchmarks/results/threads.json`` and
+    ``docs/training-threads.md``. More threads help somewhat on an idle machine and cost a
+    multiple of that as soon as another process competes for a core, so 1 thread is the safe
+    default. A load-dependent default (cores minus the load average) was rejected: the thread
+    count changes the trained weights (same seed, different numbers) and the load average lags.
+    On a machine known to be idle, ask for more threads explicitly.
+    """
     if n is None:
-        env = os.environ.get("BRANDMATCH_THREADS")
-        if env:
+        env = os.environ.get("BRANDMATCH_THREADS", "").strip()
+        if not env:
+            n = 1
+        elif env.isascii() and env.isdigit() and int(env) >= 1:
             n = int(env)
         else:
-            try:
-                n = len(os.sched_getaffinity(0))
-            except AttributeError:  # pragma: no cover - non-Linux
-                n = os.cpu_count() or 1
+            raise ModelError(f"BRANDMATCH_THREADS={env!r} is not allowed: use a positive integer (1, 2, ...) "
+                             "or leave it unset for the default of 1 thread")
     n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
