@@ -138,3 +138,40 @@ def test_overwrite_is_atomic(tmp_path):
     a.save(tmp_path / "ix")
     b.save(tmp_path / "ix")
     assert InnerProductIndex.load(tmp_path / "ix").ids.tolist() == ["b", "c"]
+
+
+def test_subset_search_is_exact_under_float32_near_ties(monkeypatch):
+    """Rows whose scores differ below float32 resolution: the filtered (subset) search still returns
+    the float64 top-k, for dense and sparse (CSR-scored) vectors."""
+    rng = np.random.default_rng(5)
+    d, n = 3000, 400
+    x = np.ones((n, d), dtype=np.float32)
+    cols = rng.choice(d, size=n, replace=False)
+    x[np.arange(n), cols] = np.nextafter(np.float32(1), np.float32(2))  # +1 ulp in one coordinate each
+    x[::3] = 0.0  # a share of empty rows
+    q = np.ones((3, d), dtype=np.float32)
+    for i in range(3):  # scores ~3000 differ by ~1e-10: far below float32 resolution, far above float64's
+        q[i, cols] = 1.0 + 0.5 * rng.permutation(n) / n
+    allowed = rng.random(n) < 0.9
+    want = brute(q, x, 10, allowed)
+    for sparse_share in (0.0, 1.0):  # dense float32 product, then the CSR copy
+        monkeypatch.setattr(index_mod, "SPARSE_SHARE", sparse_share)
+        _, rows = InnerProductIndex([f"m{i}" for i in range(n)], x).search(q, 10, allowed)
+        assert rows.tolist() == want.tolist()
+
+
+def test_sparse_and_dense_subset_scoring_agree(monkeypatch):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2000, 50)) * (rng.random((2000, 50)) < 0.1)
+    q = rng.normal(size=(5, 50))
+    for share in (0.01, 0.5):  # a gathered subset, then every row scored and masked
+        allowed = rng.random(2000) < share
+        want = brute(q, x.astype(np.float32), 15, allowed)
+        got = []
+        for sparse_share in (0.0, 1.0):
+            monkeypatch.setattr(index_mod, "SPARSE_SHARE", sparse_share)
+            s, rows = InnerProductIndex([f"m{i}" for i in range(2000)], x).search(q, 15, allowed)
+            n = min(15, int(allowed.sum()))
+            assert rows[:, :n].tolist() == want[:, :n].tolist()
+            got.append(s)
+        np.testing.assert_array_equal(got[0], got[1])

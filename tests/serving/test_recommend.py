@@ -333,3 +333,21 @@ def test_saved_index_is_reused_and_checked(world, rec, tmp_path):
         Recommender(model, ds, index=other)
     with pytest.raises(ServingError, match="ids differ"):
         Recommender(model, ds, index=InnerProductIndex(rec.influencer_ids[::-1], rec.index.vectors))
+
+
+def test_batched_evidence_and_cached_parts_equal_the_per_pair_computation(world, rec):
+    """recommend() reads evidence and parts from per-dataset tables: the same as evidence() and
+    model.part_scores for each returned pair."""
+    ds, model = world
+    for brand in rec.brand_ids[:3]:
+        got = rec.recommend(brand, 8, ALL)
+        ids = [r.influencer_id for r in got]
+        ps = model.part_scores([brand], ids)
+        for j, r in enumerate(got):
+            assert r.evidence == rec.evidence(brand, r.influencer_id)
+            for p, v in r.parts.items():
+                assert v == pytest.approx(float(ps[p][0, j]), rel=1e-6, abs=1e-9)
+        again = rec.recommend(brand, 8, ALL)  # cached brand side: the same records
+        assert [a.to_dict() for a in again] == [r.to_dict() for r in got]
+        again[0].evidence["influencer"].clear()  # records do not share mutable evidence
+        assert rec.recommend(brand, 8, ALL)[0].evidence == got[0].evidence

@@ -10,8 +10,11 @@ top-k influencers of a brand are a maximum-inner-product search over one vector 
   vectors, 0.69 vs 0.95 recall@100 at ef_search 128, n = 20,000, d = 64.)
 
 Filters (a boolean ``allowed`` mask over the rows) never cost top-k correctness: a small allowed
-subset (at most ``SUBSET_ROWS`` rows or ``SUBSET_SHARE`` of the index) is searched by brute force
-over its rows; otherwise faiss searches the filtered subset through an ``IDSelectorBitmap``
+subset (at most ``SUBSET_ROWS`` rows or ``SUBSET_SHARE`` of the index) is searched by brute force:
+one float32 product (over a CSR copy when the vectors are mostly zeros, ``SPARSE_SHARE``; no
+per-query float64 copy of the collection) screens the rows, and every row that float32 rounding
+could lift into the top-k (a proven bound, see :meth:`InnerProductIndex._brute`) is re-scored
+exactly in float64, so the result equals a float64 scan of the subset; otherwise faiss searches the filtered subset through an ``IDSelectorBitmap``
 (exact for ``exact``; HNSW over-fetches with ef_search >= the over-fetch), and a search that
 comes back with fewer than min(k, allowed) rows is refilled by brute force over the subset.
 Scores are always recomputed from the stored float32 vectors (float64 accumulation).
@@ -44,6 +47,8 @@ KINDS = ("exact", "hnsw")
 #: allowed subsets at most this many rows (or this share of the index) are brute-forced
 SUBSET_ROWS = 20_000
 SUBSET_SHARE = 0.02
+#: vectors with at most this share of non-zero entries are also kept as a sparse (CSR) copy
+SPARSE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class InnerProductIndex:
         self.hnsw = hnsw or HNSWParams()
         self.vectors = x
         self._row: dict[str, int] | None = None
+        self._norms: np.ndarray | None = None
+        self._csr: Any = None
         self.index = _index if _index is not None else self._build()
 
     # ------------------------------------------------------------ building
@@ -171,14 +178,97 @@ class InnerProductIndex:
         order = np.lexsort((rows, -s), axis=-1)
         return np.take_along_axis(s, order, 1), np.take_along_axis(rows, order, 1)
 
+    @property
+    def norms(self) -> np.ndarray:
+        """(n,) float64 Euclidean norms of the stored float32 rows (computed once)."""
+        if self._norms is None:
+            self._norms = np.sqrt(np.einsum("nd,nd->n", self.vectors, self.vectors, dtype=np.float64))
+        return self._norms
+
+    @property
+    def _sparse(self) -> Any:
+        """A CSR copy of the vectors when at most ``SPARSE_SHARE`` of their entries are non-zero
+        (else False): the float32 candidate scores then cost one sparse product (built once)."""
+        if self._csr is None:
+            x = self.vectors
+            csr: Any = False
+            if x.size and np.count_nonzero(x) <= SPARSE_SHARE * x.size:
+                from scipy import sparse
+
+                csr = sparse.csr_matrix(x)
+            self._csr = csr
+        return self._csr
+
+    def _scores32(self, qc: np.ndarray, subset: np.ndarray | None) -> np.ndarray:
+        """float32 <q, x> for every row (``subset`` None) or the ``subset`` rows: (nq, rows)."""
+        sp = self._sparse
+        if sp is not False:
+            m = sp if subset is None else sp[subset]
+            return np.ascontiguousarray(np.asarray(m @ qc.T, dtype=np.float32).T)
+        x = self.vectors if subset is None else self.vectors[subset]
+        return (x @ qc.T).T
+
     def _brute(self, q: np.ndarray, kk: int, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-kk over ``subset`` rows: one matrix product (nq, |subset|)."""
-        s = q.astype(np.float64) @ self.vectors[subset].astype(np.float64).T
-        if kk < s.shape[1]:
-            part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        else:
-            part = np.tile(np.arange(s.shape[1]), (len(q), 1))
-        return self._sorted(q, subset[part])
+        """Exact top-kk over ``subset`` rows (sorted, ascending row ids).
+
+        One float32 product scores the candidates (every row with the disallowed ones masked when
+        the subset is a large share of the index, else the subset's rows gathered); then every row
+        that float32 rounding could lift into the top-kk is re-scored exactly in float64 and the
+        top-kk are sorted as :meth:`_sorted` does. The rounding bound of an inner product of length
+        d in float32 is |fl(<q, x>) - <q, x>| <= gamma_d |q| |x| (any summation order, with or
+        without FMA; gamma_d = d u / (1 - d u), u = 2^-24), so with T the kk-th best exact score
+        among the float32 top (kk + margin), every row whose float32 score is below
+        T - 2 gamma_d |q| |x| scores below T exactly and cannot be in the top-kk: the result
+        is the same as scoring every subset row in float64.
+        """
+        n, d = self.vectors.shape
+        m = len(subset)
+        out_s = np.full((len(q), kk), -np.inf)
+        out_r = np.full((len(q), kk), -1, dtype=np.int64)
+        if m == 0 or kk == 0:
+            return out_s, out_r
+        full = 4 * m >= n  # score every row and mask (no gather of a large share of the index)
+        if full:
+            mask = np.zeros(n, dtype=bool)
+            mask[subset] = True
+        u = 2.0 ** -24
+        gamma = 2.0 * (d + 2) * u / (1.0 - (d + 2) * u) + 1e-12  # 2x margin, plus float64 rounding
+        qn = np.sqrt(np.einsum("qd,qd->q", q, q, dtype=np.float64))
+        norms = self.norms
+        fetch = min(m, kk + 8)
+        for start in range(0, len(q), 64):  # query chunks bound the (rows, chunk) score matrix
+            qc = q[start:start + 64]
+            if full:
+                s32 = self._scores32(qc, None)  # (chunk, n) float32
+                s32[:, ~mask] = -np.inf
+                cand_rows = None
+            else:
+                s32 = self._scores32(qc, subset)  # (chunk, m)
+                cand_rows = subset
+            for i in range(len(qc)):
+                si = s32[i]
+                if fetch < si.shape[0]:
+                    top = np.argpartition(-si, fetch - 1)[:fetch]
+                else:
+                    top = np.arange(si.shape[0])
+                if cand_rows is None:
+                    top = top[mask[top]]
+                rows = top if cand_rows is None else cand_rows[top]
+                exact = self._exact_scores(qc[i:i + 1], rows[None, :])[0]
+                t = np.partition(exact, len(exact) - min(kk, len(exact)))[len(exact) - min(kk, len(exact))]
+                all_rows = np.arange(n) if cand_rows is None else cand_rows
+                slack = gamma * qn[start + i] * norms[all_rows]
+                near = np.flatnonzero(si.astype(np.float64) + slack >= t)
+                extra = np.setdiff1d(all_rows[near], rows, assume_unique=True)
+                if cand_rows is None:
+                    extra = extra[mask[extra]]
+                if len(extra):
+                    rows = np.concatenate([rows, extra])
+                    exact = np.concatenate([exact, self._exact_scores(qc[i:i + 1], extra[None, :])[0]])
+                order = np.lexsort((rows, -exact))[:kk]
+                out_s[start + i, :len(order)] = exact[order]
+                out_r[start + i, :len(order)] = rows[order]
+        return out_s, out_r
 
     def _faiss_search(self, q: np.ndarray, kk: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         faiss = _faiss()

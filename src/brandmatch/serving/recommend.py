@@ -8,6 +8,11 @@ contributions come from ``model.embed_parts`` (MORNING's views ``c``, ``au``, ``
 terms' own parts ``cat``, ``prof``) and sum to the score; their evidence (top topics, visual
 concepts, shared attributes) is read from the feature views' rows and metadata.
 
+Per request, only what depends on the brand is computed: the influencer side (index vectors, the
+per-part matrices that ``embed_parts`` gives for every influencer, each influencer's top topics /
+concepts per view, bios) is built once per recommender (:meth:`Recommender.prepare`, else on first
+use), and a dataset brand's own vectors once per brand.
+
 Candidates are the dataset's influencers. Filters:
 
 - followers in [min_followers, max_followers] (micro-influencers 5k-100k by default); an
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import math
 import os
 import re
@@ -221,6 +227,19 @@ def _bio_words(bio: str | None) -> set[str]:
     return {w for w in _WORD.findall(bio.lower()) if w not in ENGLISH_STOP_WORDS}
 
 
+@functools.lru_cache(maxsize=65536)
+def _bio_words_frozen(bio: str) -> frozenset[str]:
+    return frozenset(_bio_words(bio))
+
+
+def _split_embed(model: Ranker) -> bool:
+    """Whether ``model.embed`` is the concatenation of ``model.embed_parts`` in ``model.parts`` order."""
+    from brandmatch.models.composed import ComposedRanker
+
+    return isinstance(model, ComposedRanker) and type(model).embed is ComposedRanker.embed and \
+        type(model).embed_parts is ComposedRanker.embed_parts
+
+
 def _single_brand(features: FeatureSet, brand_id: str) -> FeatureSet:
     """``features`` with its rows keyed by ``brand_id``: when no view has ``brand_id`` but every view
     holds one row of one same account id (a featurizer's own id for the profile), that row is used."""
@@ -303,6 +322,11 @@ class Recommender:
         else:
             self._index = None
         self._cos_index: InnerProductIndex | None = None
+        self._inf_parts: tuple[np.ndarray, dict[str, tuple[int, int]]] | None = None
+        self._ev: dict[str, Any] | None = None  # per-dataset evidence tables (built on first use)
+        self._ev_lock = threading.Lock()
+        self._info_cache: dict[str, dict] = {}
+        self._brand_cache: dict[str, tuple[dict[str, np.ndarray] | None, np.ndarray]] = {}
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -368,9 +392,65 @@ class Recommender:
         """The influencer-side index (built on first use: one ``embed`` over every candidate)."""
         with self._lock:
             if self._index is None:
-                vecs = self._embed(self.influencer_ids, "influencer")
-                self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw)
+                if _split_embed(self.model):
+                    ep = self._embed_parts(self.influencer_ids, "influencer", self.model)
+                    vecs = np.concatenate([ep[p] for p in self.model.parts], axis=1).astype(np.float64)
+                    self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw)
+                    self._inf_parts = self._part_matrix(ep, self._index)
+                else:
+                    vecs = self._embed(self.influencer_ids, "influencer")
+                    self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw)
             return self._index
+
+    @staticmethod
+    def _part_matrix(ep: dict[str, np.ndarray], index: InnerProductIndex
+                     ) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+        """Part matrices as one (n, sum d_p) float32 array and each part's column span (the index's
+        own vectors when they hold exactly these values: no second copy)."""
+        spans: dict[str, tuple[int, int]] = {}
+        off = 0
+        for p, v in ep.items():
+            spans[p] = (off, off + v.shape[1])
+            off += v.shape[1]
+        x = np.concatenate([np.asarray(v, dtype=np.float32) for v in ep.values()], axis=1)
+        if x.shape == index.vectors.shape and np.array_equal(x, index.vectors):
+            x = index.vectors
+        return np.ascontiguousarray(x), spans
+
+    def _influencer_parts(self) -> tuple[np.ndarray, dict[str, tuple[int, int]]] | None:
+        """Every influencer's per-part vectors (``embed_parts`` once per model), None when the model
+        does not split its score."""
+        if not _split_embed(self.model):
+            return None
+        index = self.index
+        if self._inf_parts is None:
+            with self._lock:
+                if self._inf_parts is None:
+                    ep = self._embed_parts(self.influencer_ids, "influencer", self.model)
+                    self._inf_parts = self._part_matrix(ep, index)
+        return self._inf_parts
+
+    def _embed_parts(self, ids: Sequence[str], role: str, model: Ranker) -> dict[str, np.ndarray]:
+        try:
+            return model.embed_parts(list(ids), role)
+        except NotImplementedError as exc:
+            raise ServingError(f"model {self.model.name!r} cannot be served: {exc}") from None
+
+    def _brand_side(self, brand_id: str, model: Ranker) -> tuple[dict[str, np.ndarray] | None, np.ndarray]:
+        """The brand's per-part vectors (None when the model does not split) and its (1, d) vector,
+        from one pass over the brand side."""
+        if _split_embed(model):
+            eb = self._embed_parts([brand_id], "brand", model)
+            return eb, np.concatenate([eb[p] for p in model.parts], axis=1).astype(np.float64)
+        return None, self._embed([brand_id], "brand", model)
+
+    def prepare(self) -> "Recommender":
+        """Build what the first request would otherwise build: the index, the influencer-side part
+        matrices and the evidence tables (a server calls this before it accepts requests)."""
+        if self._influencer_parts() is None:
+            _ = self.index  # built on first use
+        self._evidence_tables()
+        return self
 
     def save_index(self, directory: str | os.PathLike) -> None:
         """Write the influencer index (built if needed) for ``from_dirs(..., index_dir=directory)``."""
@@ -464,8 +544,13 @@ class Recommender:
         k = _check_k(k)
         brand = self.resolve(brand_id_or_handle, "brand")
         allowed = self.allowed(filters, brand)
-        q = self._embed([brand], "brand")
-        return self._top(q, k, allowed, brand, self.model)
+        got = self._brand_cache.get(brand)
+        if got is None:  # a dataset brand's vectors do not change: computed once per brand (same call)
+            got = self._brand_side(brand, self.model)
+            if len(self._brand_cache) < 100_000:
+                self._brand_cache[brand] = got
+        eb, q = got
+        return self._top(q, k, allowed, brand, self.model, brand_parts=eb)
 
     def recommend_features(self, brand_features: FeatureSet, brand_id: str, category: str | None = None,
                            k: int = 20, filters: Filters = Filters()) -> list[Recommendation]:
@@ -484,8 +569,8 @@ class Recommender:
         brand_features = _single_brand(as_feature_set(brand_features), brand_id)
         model = self._model_for_new_brand(brand_features, brand_id, category)
         allowed = self.allowed(filters, None)
-        q = self._embed([brand_id], "brand", model)
-        return self._top(q, k, allowed, brand_id, model, brand_features)
+        eb, q = self._brand_side(brand_id, model)
+        return self._top(q, k, allowed, brand_id, model, brand_features, brand_parts=eb)
 
     def _model_for_new_brand(self, brand_features: FeatureSet, brand_id: str, category: str | None) -> Ranker:
         """A shallow copy of the model that sees ``brand_features`` (and the brand's category)."""
@@ -520,21 +605,32 @@ class Recommender:
         return model
 
     def _top(self, q: np.ndarray, k: int, allowed: np.ndarray, brand_id: str, model: Ranker,
-             brand_features: FeatureSet | None = None) -> list[Recommendation]:
-        """Search the index with the brand vector q (1, d), then explain the returned rows only."""
+             brand_features: FeatureSet | None = None, brand_parts: dict[str, np.ndarray] | None = None
+             ) -> list[Recommendation]:
+        """Search the index with the brand vector q (1, d), then explain the returned rows only.
+
+        ``brand_parts``: the brand's ``embed_parts`` (the influencer side then comes from the
+        per-model part matrices instead of a second ``embed_parts`` pass)."""
         scores, rows = self.index.search(q, min(k + MARGIN, len(self.influencer_ids)) or 1, allowed)
         rows = rows[0][rows[0] >= 0]
         if len(rows) == 0:
             return []
         ids = [self.influencer_ids[r] for r in rows]
-        parts = self._parts(model, [brand_id], ids)  # part -> (len(ids),)
+        cached = self._influencer_parts() if brand_parts is not None else None
+        if cached is not None and set(cached[1]) == set(brand_parts):
+            x, spans = cached
+            sub = x[rows]  # (len(rows), sum d_p) float32: one gather
+            parts = {p: sub[:, spans[p][0]:spans[p][1]].astype(np.float64) @ brand_parts[p][0].astype(np.float64)
+                     for p in brand_parts}
+        else:
+            parts = self._parts(model, [brand_id], ids)  # part -> (len(ids),)
         total = np.sum(list(parts.values()), axis=0)
         order = np.lexsort((rows, -total))[:k]  # exact float64 re-sort of the over-fetched rows
+        evidence = self._evidence_rows(brand_id, rows[order], brand_features)
         out = []
-        for rank, j in enumerate(order, start=1):
+        for rank, (j, ev) in enumerate(zip(order, evidence), start=1):
             m = ids[j]
-            out.append(self._record(rank, m, float(total[j]), {p: float(v[j]) for p, v in parts.items()},
-                                    self.evidence(brand_id, m, brand_features)))
+            out.append(self._record(rank, m, float(total[j]), {p: float(v[j]) for p, v in parts.items()}, ev))
         return out
 
     def _parts(self, model: Ranker, brands: list[str], influencers: list[str]) -> dict[str, np.ndarray]:
@@ -555,7 +651,17 @@ class Recommender:
                               evidence, list(self.categories[r]))
 
     def _handle(self, aid: str) -> str | None:
-        if aid in self._acc.index:
+        handles = self.__dict__.get("_handle_of")
+        if handles is None:
+            handles = {}
+            dup = self._acc.index.duplicated(keep=False)
+            for a, h, d in zip(self._acc.index.tolist(), self._acc["handle"].tolist(), dup.tolist()):
+                if not d:
+                    handles[a] = None if h is None or (isinstance(h, float) and math.isnan(h)) else str(h)
+            self._handle_of = handles
+        if aid in handles:
+            return handles[aid]
+        if aid in self._acc.index:  # a duplicated id: as before
             h = self._acc.at[aid, "handle"]
             return None if h is None or (isinstance(h, float) and math.isnan(h)) else str(h)
         return None
@@ -595,9 +701,9 @@ class Recommender:
             parts = {"total": cos.vectors[rows].astype(np.float64) @ q[0].astype(np.float64)}
         total = np.sum(list(parts.values()), axis=0)
         order = np.lexsort((rows, -total))
-        return [self._record(rank, ids[j], float(total[j]), {p: float(v[j]) for p, v in parts.items()},
-                             self.evidence(m, ids[j], role_a="liked_influencer"))
-                for rank, j in enumerate(order, start=1)]
+        evidence = self._evidence_rows(m, rows[order], None, role_a="liked_influencer")
+        return [self._record(rank, ids[j], float(total[j]), {p: float(v[j]) for p, v in parts.items()}, ev)
+                for rank, (j, ev) in enumerate(zip(order, evidence), start=1)]
 
     # ------------------------------------------------------------ evidence
     def evidence(self, a: str, m: str, a_features: FeatureSet | None = None, role_a: str = "brand") -> dict:
@@ -630,6 +736,140 @@ class Recommender:
         if note:
             why.append(note)
         return out
+
+    def _evidence_tables(self) -> dict[str, Any]:
+        """Per-dataset evidence tables, built once: for each topic / visual view its labels and
+        note and every influencer's row in the view (-1: absent); the attribute keywords' view;
+        the bios."""
+        if self._ev is None:
+            with self._ev_lock:
+                if self._ev is None:
+                    self._ev = self._build_evidence_tables()
+        return self._ev
+
+    def _build_evidence_tables(self) -> dict[str, Any]:
+        def rows_in(view: FeatureView) -> np.ndarray:
+            idx = np.fromiter((view.index.get(m, -1) for m in self.influencer_ids), dtype=np.int64,
+                              count=len(self.influencer_ids))
+            known = idx >= 0
+            present = np.zeros(len(idx), dtype=bool)
+            present[known] = np.asarray(view.mask, dtype=bool)[idx[known]]
+            return np.where(present, idx, -1)
+
+        views = []
+        for name in (*TOPIC_VIEWS, *VISUAL_VIEWS):
+            if name not in self.features:
+                views.append((name, None, None, None, None, None))
+                continue
+            view = self.features[name]
+            labels, note = self._labels(view)
+            vrows = rows_in(view)
+            has = vrows >= 0
+            values = np.zeros((len(vrows), view.dim), dtype=np.float32)
+            values[has] = self._view_rows(view, vrows[has])
+            views.append((name, view, labels, note, vrows, _TopTable(view, values)))
+        attributes = None
+        if "attributes" in self.features:
+            view = self.features["attributes"]
+            kws = view.meta.get("keywords")
+            if isinstance(kws, list) and len(kws) == view.dim:
+                attributes = (view, kws, rows_in(view))
+        bios: dict[str, str] = {}
+        has_bios = False
+        if "bio" in self._acc:
+            col = self._acc["bio"]
+            has_bios = bool(col.notna().sum() != 0)
+            dup = self._acc.index.duplicated(keep=False)
+            for a, b, d in zip(self._acc.index.tolist(), col.tolist(), dup.tolist()):
+                if isinstance(b, str) and not d:
+                    bios[a] = b
+        return {"views": views, "attributes": attributes, "has_bio_column": "bio" in self._acc,
+                "has_bios": has_bios, "bios": bios}
+
+    @staticmethod
+    def _view_rows(view: FeatureView, idx: np.ndarray) -> np.ndarray:
+        """The view's float32 values (as ``lookup`` returns them) of present rows ``idx``."""
+        return np.asarray(view.values[idx], dtype=np.float32)
+
+    def _evidence_rows(self, a: str, rows: np.ndarray, a_features: FeatureSet | None = None,
+                       role_a: str = "brand") -> list[dict]:
+        """:meth:`evidence` of ``a`` with the influencers of index rows ``rows``: the same dicts, with
+        the ``a`` side computed once and the influencer side read from precomputed tables."""
+        rows = np.asarray(rows, dtype=np.int64)
+        tab = self._evidence_tables()
+        n = len(rows)
+        outs: list[dict[str, Any]] = [{role_a: {}, "influencer": {}, "shared_attributes": [], "unavailable": []}
+                                      for _ in range(n)]
+        for name, view, labels, note, vrows, table in tab["views"]:
+            if view is None:
+                for o in outs:
+                    o["unavailable"].append(f"{name}: no such feature view")
+                continue
+            av = self._row_of(view, a, a_features)
+            a_entries = _entries(view, av, labels) if av is not None else None
+            idx = vrows[rows]
+            m_entries = [table.entries(int(r), labels) if i >= 0 else None for r, i in zip(rows.tolist(), idx.tolist())]
+            for o, me in zip(outs, m_entries):
+                why = o["unavailable"]
+                if note:
+                    why.append(f"{name}: {note}")
+                if a_entries is None:
+                    why.append(f"{name}: absent for the {role_a}")
+                else:
+                    o[role_a][name] = [dict(e) for e in a_entries]
+                if me is None:
+                    why.append(f"{name}: absent for the influencer")
+                else:
+                    o["influencer"][name] = me
+        for o, (shared, note) in zip(outs, self._shared_attributes_rows(a, rows, a_features, tab)):
+            o["shared_attributes"] = shared
+            if note:
+                o["unavailable"].append(note)
+        return outs
+
+    def _shared_attributes_rows(self, a: str, rows: np.ndarray, a_features: FeatureSet | None,
+                                tab: dict[str, Any]) -> list[tuple[list[str], str | None]]:
+        n = len(rows)
+        if "attributes" in self.features and tab["attributes"] is not None:
+            view, kws, vrows = tab["attributes"]
+            av = self._row_of(view, a, a_features)
+            idx = vrows[rows]
+            out: list[tuple[list[str], str | None]] = []
+            if av is None:
+                return [([], "shared attributes: no attribute keyword in one of the bios") for _ in range(n)]
+            hits = np.zeros((n, view.dim), dtype=bool)
+            has = idx >= 0
+            if has.any():
+                hits[has] = (av > 0)[None, :] & (self._view_rows(view, idx[has]) > 0)
+            for j in range(n):
+                if not has[j]:
+                    out.append(([], "shared attributes: no attribute keyword in one of the bios"))
+                else:
+                    out.append(([kws[i] for i in np.flatnonzero(hits[j])], None))
+            return out
+        if not tab["has_bio_column"] or not tab["has_bios"]:
+            return [([], "shared attributes unavailable: the dataset has no bios") for _ in range(n)]
+        bios = tab["bios"]
+        if a in bios:
+            ba = bios[a]
+        else:
+            ba = self._bio_of(a)
+        if not isinstance(ba, str):
+            return [([], "shared attributes: a bio is missing") for _ in range(n)]
+        wa = _bio_words_frozen(ba)
+        out = []
+        for r in rows.tolist():
+            m = self.influencer_ids[r]
+            bm = bios[m] if m in bios else self._bio_of(m)
+            if not isinstance(bm, str):
+                out.append(([], "shared attributes: a bio is missing"))
+            else:
+                out.append((sorted(wa & _bio_words_frozen(bm))[:10], None))
+        return out
+
+    def _bio_of(self, aid: str) -> Any:
+        bios = self._acc["bio"]
+        return bios.get(aid) if aid in bios.index else None
 
     @staticmethod
     def _row_of(view: FeatureView, aid: str, extra: FeatureSet | None) -> np.ndarray | None:
@@ -707,6 +947,16 @@ class Recommender:
         return out
 
     def _info(self, aid: str) -> dict:
+        """:meth:`_info_uncached`, computed once per account (the dataset does not change); a deep
+        copy is returned, so callers may change it."""
+        got = self._info_cache.get(aid)
+        if got is None:
+            got = self._info_uncached(aid)
+            if len(self._info_cache) < 100_000:
+                self._info_cache[aid] = got
+        return copy.deepcopy(got)
+
+    def _info_uncached(self, aid: str) -> dict:
         row = self._acc.loc[aid]
         views: dict[str, Any] = {}
         unavailable: list[str] = []
@@ -821,6 +1071,50 @@ def _entries(view: FeatureView, vec: np.ndarray, labels: list[str] | None) -> li
         return _top_entries(vec, labels, view.meta.get("parts", True))
     unit = ("term" if _is_tfidf(view) else "topic") if view.name in TOPIC_VIEWS else "dim"
     return _top_entries(vec, labels, None, unit)
+
+
+class _TopTable:
+    """:func:`_entries` of every row of a view, precomputed as arrays (one sort per view part, over
+    all rows at once): per part its offset and, per row, whether any entry is positive, the
+    maximum, and the top N_EVIDENCE positions and values in descending order (stable)."""
+
+    def __init__(self, view: FeatureView, values: np.ndarray):
+        dim = values.shape[1]
+        if view.name in VISUAL_VIEWS:
+            parts: Any = view.meta.get("parts", True)
+            self.unit = "dim"
+        else:
+            parts = None
+            self.unit = ("term" if _is_tfidf(view) else "topic") if view.name in TOPIC_VIEWS else "dim"
+        spans = [(0, dim)]
+        if isinstance(parts, dict) and parts:
+            spans = [(int(lo), int(hi)) for lo, hi in parts.values() if int(hi) <= dim] or spans
+        elif parts is not None and dim == 1365:  # object + scene semantics (meta not a dict)
+            spans = [(0, 1000), (1000, 1365)]
+        self.spans = []
+        for lo, hi in spans:
+            seg = values[:, lo:hi]
+            if not seg.shape[1]:
+                continue
+            order = np.argsort(-seg, axis=1, kind="stable")[:, :N_EVIDENCE]
+            self.spans.append((lo, (seg > 0).any(axis=1), seg.max(axis=1), order,
+                               np.take_along_axis(seg, order, axis=1)))
+
+    def entries(self, r: int, labels: list[str] | None) -> list[dict]:
+        """The entries of row ``r`` (as :func:`_top_entries` gives them for that row's vector)."""
+        out: list[dict] = []
+        for lo, positive, tops, order, vals in self.spans:
+            if not positive[r]:
+                continue
+            top = float(tops[r])
+            v = vals[r]
+            for t, i in enumerate(order[r].tolist()):
+                if v[t] <= 0 or v[t] < 0.01 * top:  # negligible next to the first
+                    break
+                j = lo + i
+                out.append({"label": labels[j] if labels is not None else f"{self.unit} {j}",
+                            "weight": round(float(v[t]), 4)})
+        return out
 
 
 def _is_tfidf(view: FeatureView) -> bool:
