@@ -15,9 +15,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,serve]'
 	@# WordNet 3.0 database files (the concept hierarchy of the attribute view), from Debian
 	test -f /usr/share/wordnet/index.noun || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base; }
+	@# Chromium for the web app's browser tests (Playwright drives it; no browser download)
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,6 +35,8 @@ test: $(STAMP)
 BENCH_DIR ?= build/bench
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_threads.py
+	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_synthetic.py --large-influencers 20000
 	test -f $(BENCH_DIR)/paper/manifest.json || $(BIN)/brandmatch generate --preset paper --seed 0 --out $(BENCH_DIR)/paper --force
 	$(BIN)/python benchmarks/bench_featurize.py $(BENCH_DIR)/paper

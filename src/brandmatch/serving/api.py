@@ -13,6 +13,7 @@ GET  /api/brands/{id}/recommendations       top-k with filters: k, min_followers
 GET  /api/influencers/{id}/similar          influencers like this one (same filters)
 GET  /api/brands/{bid}/explain/{iid}        one pair: score, per-view parts, evidence
 POST /api/recommendations                   a new brand's profile (captions, bio, optional images)
+POST /api/admin/reload                      load the model again (``loader``) and swap it in; needs the token
 ==========================================  =========================================================
 
 Errors are JSON ``{"error": "<one line>"}`` with a 4xx code: unknown account 404, bad parameters
@@ -25,9 +26,13 @@ no network (no CDN, no build step).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hmac
 import importlib
 import importlib.util
+import json
+import math
 import os
 import re
 import tempfile
@@ -35,7 +40,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -91,7 +96,10 @@ class StrictJSONResponse(JSONResponse):
     """JSON response with NaN / infinities as null (RFC 8259 strict)."""
 
     def render(self, content: Any) -> bytes:
-        return strict_json(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:  # no NaN / infinity anywhere (the usual case): the same text without the copy
+            return json.dumps(content, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except ValueError:
+            return strict_json(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> StrictJSONResponse:
@@ -181,6 +189,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _plain(obj: Any) -> Any:
     """numpy scalars / arrays / tuples -> plain JSON values (recursively), non-finite -> None."""
+    t = type(obj)
+    if t is str or t is int or t is bool or obj is None:  # plain values (fast path, same result)
+        return obj
+    if t is float:
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
@@ -467,12 +480,50 @@ def _add_docs(app: FastAPI) -> None:
 
 
 
+class _Live:
+    """The served recommender and its new-brand featurizer, one tuple swapped whole by a reload.
+
+    Every request reads ``current`` once, so a request in flight finishes on the model it began with
+    while new requests get the new one (no request is dropped or answered by a mix of both).
+    """
+
+    def __init__(self, recommender: Any):
+        self.current: tuple[Any, NewBrandFeaturizer] = (recommender, NewBrandFeaturizer(recommender))
+        self.lock = threading.Lock()  # one reload at a time
+
+
+@contextlib.asynccontextmanager
+async def _server_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """A running server's lifetime (uvicorn runs it; a TestClient only inside ``with``).
+
+    Before the first request: the recommender's lazily built tables (index, part matrices, evidence
+    tables: ``prepare()``) are built, and everything loaded so far is frozen out of the cyclic
+    garbage collector (``gc.freeze``): otherwise each full collection rescans the model, data and
+    libraries, a 150-360 ms pause measured in ``benchmarks/bench_api.py`` (3,748 influencers)
+    that set its p99. Unfrozen at shutdown (nothing is kept from collection after the server).
+    """
+    prepare = getattr(getattr(app.state, "recommender", None), "prepare", None)
+    if callable(prepare):
+        try:
+            prepare()
+        except BrandmatchError:  # the request that needs it reports the error
+            pass
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def create_app(recommender: Any, *, token: str | None = None, limits: Limits = Limits(),
-               web: bool = True) -> FastAPI:
+               web: bool = True, loader: Callable[[], Any] | None = None) -> FastAPI:
     """The FastAPI app around ``recommender`` (a :class:`Recommender`).
 
     token: the bearer token every ``/api`` call but ``/api/health`` needs; default: the environment
     variable BRANDMATCH_API_TOKEN (unset or empty: no token needed). web: also serve the web app.
+    loader: returns a new Recommender (``brandmatch serve``: the model and data directories read
+    again); ``POST /api/admin/reload`` and ``app.state.reload()`` swap it in without dropping requests.
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     lock = threading.Lock()  # one model call at a time (torch modules and caches are not shared-safe)
@@ -489,11 +540,37 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
         description="Recommend micro-influencers for brands (MORNING and baselines). "
                     "Errors are `{\"error\": \"...\"}`; with a token configured, send `Authorization: Bearer <token>`.",
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
-        default_response_class=StrictJSONResponse,
+        default_response_class=StrictJSONResponse, lifespan=_server_lifespan,
     )
-    featurize = NewBrandFeaturizer(recommender)
-    app.state.recommender = recommender
-    app.state.featurize = featurize
+    live = _Live(recommender)
+    app.state.recommender, app.state.featurize = live.current
+
+    def reload() -> dict[str, Any]:
+        """Load a new recommender with ``loader`` (its index built) and swap it in; the old one keeps
+        serving while it loads and if it fails."""
+        if loader is None:
+            raise ApiError(501, "this server has no model source to reload from (brandmatch serve sets one)")
+        if not live.lock.acquire(blocking=False):
+            raise ApiError(409, "a reload is already running")
+        try:
+            t0 = time.perf_counter()
+            old = live.current[0]
+            try:
+                new = loader()
+                getattr(new, "index", None)  # build the influencer index before the swap
+            except Exception as exc:  # any failure keeps the old model serving
+                raise ApiError(500, f"reload failed, still serving the previous model: "
+                                    f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+            live.current = (new, NewBrandFeaturizer(new))
+            app.state.recommender, app.state.featurize = live.current
+        finally:
+            live.lock.release()
+        return {"status": "reloaded", "model": getattr(getattr(new, "model", None), "name", None),
+                "previous_model": getattr(getattr(old, "model", None), "name", None),
+                "dataset": getattr(getattr(new, "dataset", None), "name", None),
+                "seconds": round(time.perf_counter() - t0, 3)}
+
+    app.state.reload = reload
     app.state.limits = limits
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
@@ -516,7 +593,8 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
 
     bearer = HTTPBearer(auto_error=False, description="the token in BRANDMATCH_API_TOKEN")
 
-    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        # async: checked on the event loop, so a wrong token gets its 401 without waiting for a worker thread
         if token is None:
             return
         if credentials is None:
@@ -564,6 +642,7 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
 
     @api.get("/version", response_model=VersionOut, summary="package, model and dataset")
     def version() -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         model = getattr(recommender, "model", None)
         dataset = getattr(recommender, "dataset", None)
         out: dict[str, Any] = {"brandmatch": __version__, "api": API_VERSION,
@@ -584,21 +663,25 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
     @api.get("/brands", response_model=SearchOut, summary="search brands by id or handle")
     def brands(q: str = Query("", description="search text (empty: the first brands)"),
                limit: int = Query(20, ge=1, le=limits.max_search_limit)) -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         found = call(recommender.search_brands, search_query(q), limit)
         return {"query": q, "results": [_account(r, "") for r in found]}
 
     @api.get("/influencers", response_model=SearchOut, summary="search influencers by id or handle")
     def influencers(q: str = Query("", description="search text (empty: the first influencers)"),
                     limit: int = Query(20, ge=1, le=limits.max_search_limit)) -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         found = call(recommender.search_influencers, search_query(q), limit)
         return {"query": q, "results": [_account(r, "") for r in found]}
 
     @api.get("/brands/{brand_id}", response_model=AccountOut, summary="a brand's account info")
     def brand(brand_id: str = PathParam(description="brand account id or handle")) -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         return _account(call(recommender.brand_info, brand_id), brand_id)
 
     @api.get("/influencers/{influencer_id}", response_model=AccountOut, summary="an influencer's account info")
     def influencer(influencer_id: str) -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         return _account(call(recommender.influencer_info, influencer_id), influencer_id)
 
     @api.get("/brands/{brand_id}/recommendations", response_model=RecommendationsOut,
@@ -612,6 +695,7 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
         min_engagement: float | None = Query(None, ge=0, description="minimum engagement rate"),
         include_partners: bool = Query(False, description="also list the brand's past partners"),
     ) -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         info = _account(call(recommender.brand_info, brand_id), brand_id)
         f, shown = filters_of(min_followers, max_followers, category, min_engagement, include_partners)
         recs = call(recommender.recommend, brand_id, k, f)
@@ -627,6 +711,7 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
         category: list[str] | None = Query(None),
         min_engagement: float | None = Query(None, ge=0),
     ) -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         info = _account(call(recommender.influencer_info, influencer_id), influencer_id)
         f, shown = filters_of(min_followers, max_followers, category, min_engagement, True)
         recs = call(recommender.similar, influencer_id, k, f)
@@ -635,6 +720,7 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
     @api.get("/brands/{brand_id}/explain/{influencer_id}", response_model=ExplainOut,
              summary="one brand-influencer pair: score, per-view parts and evidence")
     def explain(brand_id: str, influencer_id: str) -> dict[str, Any]:
+        recommender, featurize = live.current  # one model per request, even across a reload
         b = _account(call(recommender.brand_info, brand_id), brand_id)
         m = _account(call(recommender.influencer_info, influencer_id), influencer_id)
         raw = _plain(call(recommender.explain, brand_id, influencer_id))
@@ -725,6 +811,7 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
         category = fields.get("category") or None
         if category is not None and not isinstance(category, str):
             raise ApiError(422, "field 'category': expected a string")
+        recommender, featurize = live.current  # one model per request, even across a reload
         known = list(getattr(recommender, "known_categories", []) or [])
         if category is not None and known:
             match = {c.lower(): c for c in known}.get(category.strip().lower())
@@ -771,6 +858,7 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
         }}},
     )
     async def new_brand(request: Request) -> Any:
+        recommender, featurize = live.current  # one model per request, even across a reload
         profile, fields = await read_profile(request)
         k = _field_number(fields, "k", int, 20, 1, limits.max_k)
         cats = fields.get("category_filter") or fields.get("categories")
@@ -793,6 +881,16 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
             return {"brand": brand, "k": k, "filters": shown, "recommendations": [_recommendation(r) for r in recs]}
 
         return await anyio.to_thread.run_sync(run)
+
+    @api.post("/admin/reload", summary="load the model again and swap it in (needs the token)",
+              responses={403: {"model": ErrorOut, "description": "no token configured"},
+                         409: {"model": ErrorOut, "description": "a reload is already running"},
+                         501: {"model": ErrorOut, "description": "no model source to reload from"}})
+    def admin_reload() -> dict[str, Any]:
+        if token is None:
+            raise ApiError(403, f"model reload needs a bearer token: start the server with {TOKEN_ENV} set "
+                                "(or send SIGHUP to brandmatch serve)")
+        return reload()
 
     app.include_router(api)
     _add_docs(app)
