@@ -10,10 +10,16 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+#: When this process started using brandmatch: temporary folders older than this are left-overs
+#: of an interrupted run (a folder this process creates is younger).
+PROCESS_START = time.time()
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -75,3 +81,36 @@ def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
+
+
+def _stale_pattern(name: str) -> re.Pattern:
+    """Names of the temporary siblings brandmatch creates for ``name``: ``.{name}.tmp-XXXXXXXX``
+    (``tempfile.mkdtemp``) and ``.{name}.old-<pid>`` (:func:`replace_dir`)."""
+    return re.compile(rf"\.{re.escape(name)}\.(?:tmp-[a-z0-9_]{{8}}|old-[0-9]+)")
+
+
+def clean_stale_siblings(target: str | os.PathLike) -> list[Path]:
+    """Remove what an interrupted write of ``target`` left next to it: the temporary siblings
+    brandmatch names after ``target`` (:func:`_stale_pattern`) that are older than this process.
+    Nothing else is touched. Returns the removed paths."""
+    target = Path(target)
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    pattern = _stale_pattern(target.name)
+    own = f".{target.name}.old-{os.getpid()}"
+    removed = []
+    for entry in parent.iterdir():
+        if not pattern.fullmatch(entry.name) or entry.name == own:
+            continue
+        try:
+            if entry.is_symlink() or entry.lstat().st_mtime >= PROCESS_START:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue  # best effort: another process may be removing it too
+        removed.append(entry)
+    return removed

@@ -53,8 +53,9 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
 
 def _run_import(args: argparse.Namespace) -> int:
     from brandmatch.data.store import write_dataset
-    from brandmatch.data.user_import import import_tables
+    from brandmatch.data.user_import import check_output_not_source, import_tables
 
+    check_output_not_source(args.src, args.out)
     ds = import_tables(args.src, seed=args.seed)
     ds = write_dataset(ds, args.out, overwrite=args.force, features=ds.features)
     _print_summary(ds.summary())
@@ -706,28 +707,44 @@ def _run_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from brandmatch.serving.api import TOKEN_ENV, create_app
+        from brandmatch.serving.server import uvicorn_config
     except ImportError as exc:
         raise BrandmatchError(f"serve needs the 'serve' extra: pip install 'brandmatch[serve]' ({exc})") from None
     from brandmatch.serving.recommend import Recommender
 
     if not 1 <= args.port <= 65535:
         raise BrandmatchError(f"--port must be between 1 and 65535, got {args.port}")
+    import signal
     import socket
+    import threading
 
     try:  # fail fast, before loading the model, when the address is taken or not ours
         with socket.create_server((args.host, args.port)):
             pass
     except OSError as exc:
         raise BrandmatchError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    rec = Recommender.from_dirs(args.model_dir, args.data, index_kind=args.index_kind)
+
+    def load() -> Recommender:  # also what a reload (POST /api/admin/reload or SIGHUP) reads again
+        return Recommender.from_dirs(args.model_dir, args.data, index_kind=args.index_kind)
+
+    rec = load()
     rec.index  # build the influencer index before the first request
-    app = create_app(rec)
+    app = create_app(rec, loader=load)
     token = bool(os.environ.get(TOKEN_ENV))
     if not token and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host} without a token: set {TOKEN_ENV} to require one", file=sys.stderr)
     print(f"brandmatch serve: {rec.model.name} on {rec.dataset.name} at http://{args.host}:{args.port}/ "
           f"(API docs: /api/docs{'; bearer token required' if token else ''})", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    if hasattr(signal, "SIGHUP"):  # reload in a thread: requests keep being served meanwhile
+        def reload_in_background() -> None:
+            try:
+                print(f"brandmatch serve: reloaded {app.state.reload()}", file=sys.stderr, flush=True)
+            except Exception as exc:  # the old model keeps serving
+                print(f"brandmatch serve: reload failed: {getattr(exc, 'message', exc)}", file=sys.stderr, flush=True)
+
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=reload_in_background, daemon=True).start())
+    # slow clients: a deadline for request heads, 16 KiB heads, keep-alive 5 s (brandmatch.serving.server)
+    uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
     return 0
 
 COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]] = {

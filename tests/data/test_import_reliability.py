@@ -309,3 +309,192 @@ def test_given_validation_grid_alone_keeps_its_brands_out_of_test(tmp_path):
     ds = import_tables(src, seed=1)
     assert set(ds.brands("validation")) == set(valid[:20])
     assert ds.brands("test") and not set(ds.brands("test")) & set(valid[:20])
+
+
+# ------------------------------------------------------------------------------ 7. interrupted runs
+
+
+def test_stale_temporary_siblings_are_removed_on_the_next_run(tiny, tmp_path, capsys):
+    import os
+    import time
+
+    from brandmatch.data.store import DatasetWriter
+
+    old = time.time() - 3600
+    stale = [tmp_path / ".out.tmp-abcd1234", tmp_path / ".out.old-4242", tmp_path / ".gw.tmp-x1y2z3w4"]
+    keep = [tmp_path / ".out.tmp-notours", tmp_path / ".other.tmp-abcd1234", tmp_path / "out.tmp-abcd1234"]
+    for d in stale + keep:
+        d.mkdir()
+        (d / "accounts.parquet").write_bytes(b"half")
+        os.utime(d, (old, old))
+    fresh = tmp_path / ".out.tmp-zzzzzzzz"  # younger than this process: another run's, not touched
+    fresh.mkdir()
+    os.utime(fresh, (time.time() + 60, time.time() + 60))
+    assert main(["import", str(tiny), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert not stale[0].exists() and not stale[1].exists()
+    assert stale[2].exists() and fresh.exists() and all(d.exists() for d in keep)
+    # the streaming writer (`brandmatch generate`) cleans its own left-overs the same way
+    writer = DatasetWriter(tmp_path / "gw", "gw")
+    writer.abort()
+    assert not stale[2].exists() and all(d.exists() for d in keep)
+
+
+@pytest.mark.parametrize("where_out", ["same", "inside", "parent"])
+def test_import_refuses_an_output_that_is_contains_or_is_inside_the_source(tiny, tmp_path, capsys, where_out):
+    out = {"same": tiny, "inside": tiny / "dataset", "parent": tmp_path}[where_out]
+    before = sorted(p.name for p in tiny.iterdir())
+    rc = main(["import", str(tiny), "--out", str(out), "--force"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "source folder" in err and "choose another --out" in err
+    assert sorted(p.name for p in tiny.iterdir()) == before and (tiny / "accounts.csv").is_file()
+    from brandmatch.data.mir_public import import_mir_to
+
+    with pytest.raises(DatasetError, match="source folder"):
+        import_mir_to(tiny, out, overwrite=True)
+
+
+# ------------------------------------------------------------------------------ 8. messages and hostile values
+
+
+def _accounts_parquet(tiny: Path, column: str, arrow: pa.Array) -> None:
+    frame = pd.read_csv(tiny / "accounts.csv", dtype=str, keep_default_na=False, na_values=[""])
+    table = pa.Table.from_pandas(frame.drop(columns=[column]), preserve_index=False).append_column(column, arrow)
+    pq.write_table(table, tiny / "accounts.parquet")
+    (tiny / "accounts.csv").unlink()
+
+
+@pytest.mark.parametrize(
+    "column, make, expected",
+    [
+        ("followers", lambda n: pa.array([True] * n), "column 'followers': a true/false (bool) column where an integer"),
+        ("bio", lambda n: pa.array([[1, 2]] * n), "row 1, column 'bio': a list value where text is expected"),
+        ("handle", lambda n: pa.array([b"x"] * n), "row 1, column 'handle': a bytes value (binary) where text"),
+        ("bio", lambda n: pa.array([True] * n), "column 'bio': a true/false (bool) column where text is expected"),
+    ],
+    ids=["bool-int", "list-text", "bytes-text", "bool-text"],
+)
+def test_parquet_bool_list_and_bytes_columns_are_refused(tiny, tmp_path, capsys, column, make, expected):
+    _accounts_parquet(tiny, column, make(18))
+    line = _import_error(tiny, tmp_path, capsys)
+    assert "accounts.parquet" in line and expected in line, line
+
+
+def test_messages_show_plain_values_not_numpy_reprs():
+    from brandmatch.features.store import FeatureView
+
+    det = pd.DataFrame({"post_id": ["p1", "p1"], "kind": ["object", "object"], "class_index": [951, 951],
+                        "confidence": [0.5, 0.6]})
+    with pytest.raises(DatasetError) as exc:
+        validate_table("detections", det, "detections.csv")
+    assert str(exc.value) == ("detections.csv, row 2, column 'class_index': duplicate post_id='p1', kind='object', "
+                              "class_index=951")
+    from brandmatch.errors import FeatureError
+
+    with pytest.raises(FeatureError) as fexc:
+        FeatureView("v", np.array(["latte_leo", "b"]), np.array([[0, np.inf], [0, 0]]), np.ones(2, bool))
+    msg = str(fexc.value)
+    assert "np." not in msg and "account 'latte_leo'" in msg and "column 2" in msg, msg
+    # messages quoting a parser's multi-line text stay one line
+    assert "\n" not in str(DatasetError("f.csv: malformed CSV (Error tokenizing data.\nC error: line 3)"))
+
+
+@pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "img/../../secret.jpg"])
+def test_image_refs_outside_the_dataset_are_refused(tiny, tmp_path, capsys, ref):
+    _set_cell(tiny / "posts.csv", 3, "image_ref", ref)
+    line = _import_error(tiny, tmp_path, capsys)
+    assert line.startswith(f"brandmatch import: error: {tiny / 'posts.csv'}, row 3, column 'image_ref':"), line
+    assert repr(ref) in line
+
+
+def test_relative_and_url_image_refs_are_accepted(tiny):
+    _set_cell(tiny / "posts.csv", 1, "image_ref", "images/p01.jpg")
+    _set_cell(tiny / "posts.csv", 2, "image_ref", "https://example.com/p02.jpg")
+    posts = import_tables(tiny).tables.posts
+    assert posts["image_ref"].iloc[:2].tolist() == ["images/p01.jpg", "https://example.com/p02.jpg"]
+
+
+def test_brand_profile_image_refs_stay_inside_the_profile_folder(tmp_path):
+    from brandmatch.data.profile import load_brand_profile
+
+    from PIL import Image
+
+    outside = tmp_path / "secret.jpg"
+    Image.new("RGB", (4, 4)).save(outside)
+    root = tmp_path / "brand"
+    root.mkdir()
+    (root / "accounts.csv").write_text("account_id,handle,role\nnb,nb,brand\n")
+    for ref in ("../secret.jpg", str(outside)):
+        (root / "posts.csv").write_text(f"post_id,account_id,caption,image_ref\nq1,nb,hi,{ref}\n")
+        with pytest.raises(DatasetError, match=r"posts\.csv, row 1, column 'image_ref': .*secret\.jpg"):
+            load_brand_profile(root)
+    (root / "link.jpg").symlink_to(outside)
+    (root / "posts.csv").write_text("post_id,account_id,caption,image_ref\nq1,nb,hi,link.jpg\n")
+    with pytest.raises(DatasetError, match=r"row 1, column 'image_ref': image path 'link.jpg' leads outside"):
+        load_brand_profile(root)
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u200d", "\ufeff", "\u202e", "\x07", "\x85"],
+                         ids=["zwsp", "zwj", "bom", "rlo", "bel", "nel"])
+def test_ids_with_invisible_or_control_characters_are_refused(tiny, tmp_path, capsys, char):
+    _set_cell(tiny / "accounts.csv", 4, "account_id", "ana.brews" + char)
+    line = _import_error(tiny, tmp_path, capsys)
+    assert f"{tiny / 'accounts.csv'}, row 4, column 'account_id': id " in line
+    assert f"U+{ord(char):04X}" in line, line
+
+
+def test_ids_are_normalised_to_nfc(tiny):
+    import unicodedata
+
+    nfc, nfd = unicodedata.normalize("NFC", "café_lu"), unicodedata.normalize("NFD", "café_lu")
+    accounts = pd.read_csv(tiny / "accounts.csv", dtype=str, keep_default_na=False)
+    old = accounts.loc[accounts["role"] == "influencer", "account_id"].iloc[0]
+    accounts.loc[accounts["account_id"] == old, "account_id"] = nfc
+    accounts.to_csv(tiny / "accounts.csv", index=False)
+    co = pd.read_csv(tiny / "cooperations.csv", dtype=str, keep_default_na=False)
+    co.loc[co["influencer_id"] == old, "influencer_id"] = nfd  # the same id, decomposed
+    co.to_csv(tiny / "cooperations.csv", index=False)
+    posts = pd.read_csv(tiny / "posts.csv", dtype=str, keep_default_na=False)
+    posts.loc[posts["account_id"] == old, "account_id"] = nfd
+    posts.to_csv(tiny / "posts.csv", index=False)
+    feats = pd.read_csv(tiny / "features" / "content_text.csv", dtype=str, keep_default_na=False)
+    feats.loc[feats["account_id"] == old, "account_id"] = nfd
+    feats.to_csv(tiny / "features" / "content_text.csv", index=False)
+    ds = import_tables(tiny)
+    assert ds.features["content_text"].mask[ds.features["content_text"].index[nfc]]
+    assert nfc in ds.tables.cooperations["influencer_id"].tolist()
+    assert nfd not in set(ds.tables.posts["account_id"])
+
+
+def test_instaloader_image_linking_outside_the_folder_is_refused(tmp_path):
+    from brandmatch.data.profile import load_brand_profile
+
+    root = tmp_path / "beanandbrewco"
+    shutil.copytree(REPO / "examples" / "new-brand-instaloader", root)
+    outside = tmp_path / "secret.jpg"
+    shutil.copy(root / "2019-05-11_09-45-30_UTC.jpg", outside)
+    (root / "2019-05-11_09-45-30_UTC.jpg").unlink()
+    (root / "2019-05-11_09-45-30_UTC.jpg").symlink_to(outside)
+    with pytest.raises(DatasetError, match=r"2019-05-11_09-45-30_UTC\.jpg: the image leads outside the folder"):
+        load_brand_profile(root)
+
+
+def test_instaloader_post_with_an_impossible_date_or_nan_time_is_refused(tmp_path):
+    import json
+    import lzma
+
+    from brandmatch.data.profile import load_brand_profile
+
+    root = tmp_path / "beanandbrewco"
+    shutil.copytree(REPO / "examples" / "new-brand-instaloader", root)
+    meta = root / "2019-05-11_09-45-30_UTC.json.xz"
+    obj = json.loads(lzma.open(meta).read())
+    obj["node"]["taken_at_timestamp"] = float("nan")
+    meta.write_bytes(lzma.compress(json.dumps(obj).encode()))
+    with pytest.raises(DatasetError, match=r"column 'node.taken_at_timestamp': nan is not a Unix time"):
+        load_brand_profile(root)
+    meta.unlink()
+    (root / "2019-05-11_09-45-30_UTC.txt").rename(root / "2019-13-45_09-45-30_UTC.txt")
+    with pytest.raises(DatasetError, match=r"2019-13-45_09-45-30_UTC is not a valid date and time"):
+        load_brand_profile(root)

@@ -341,7 +341,7 @@ def test_validate_table_canonicalises():
 def test_feature_view_validation():
     with pytest.raises(FeatureError, match=r"row 2, column 'ids': duplicate account id 'a'"):
         FeatureView("v", np.array(["a", "a"]), np.zeros((2, 1)), np.ones(2, bool))
-    with pytest.raises(FeatureError, match=r"row 1, column 1: non-finite value nan"):
+    with pytest.raises(FeatureError, match=r"row 1, column 2: non-finite value nan"):
         FeatureView("v", np.array(["a", "b"]), np.array([[0, np.nan], [0, 0]]), np.ones(2, bool))
     with pytest.raises(FeatureError, match="has ids 2, values"):
         FeatureView("v", np.array(["a", "b"]), np.zeros((3, 1)), np.ones(2, bool))

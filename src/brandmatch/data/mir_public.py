@@ -91,7 +91,7 @@ from brandmatch.data.schema import (
 from brandmatch.data.splits import VALIDATION_FRACTION, carve_validation, partner_grid, splits_frame
 from brandmatch.data.store import Dataset, write_dataset
 from brandmatch.atomic import sha256_file
-from brandmatch.errors import DatasetError, where
+from brandmatch.errors import DatasetError, plain, where
 from brandmatch.features.store import FeatureSet, FeatureView
 
 #: Appended to the handle of an influencer whose handle is also a brand's.
@@ -402,7 +402,7 @@ def _sheet_triples(
     ok = np.fromiter(((type(v) is int or type(v) is float) and (v == 0 or v == 1) for v in raw), dtype=bool, count=len(raw))
     if not ok.all():
         r = int(np.flatnonzero(~ok)[0])
-        raise DatasetError(f"{where(path, r + 1, 'C')}: label {raw[r]!r} is not 0 or 1")
+        raise DatasetError(f"{where(path, r + 1, 'C')}: label {plain(raw[r])!r} is not 0 or 1")
     return cols[0], cols[1], np.array(raw, dtype=np.float64).astype(np.int8)
 
 
@@ -411,7 +411,7 @@ def _positions(values: list[str], index: dict[str, int], path: Path, column: str
     pos = np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=len(values))
     if (pos < 0).any():
         r = int(np.flatnonzero(pos < 0)[0])
-        raise DatasetError(f"{where(path, r + 1, column)}: {what} {values[r]!r}")
+        raise DatasetError(f"{where(path, r + 1, column)}: {what} {plain(values[r])!r}")
     return pos
 
 
@@ -589,12 +589,12 @@ def import_mir(
         dup = np.ones(n_grid, dtype=bool)
         dup[first] = False
         r = int(np.flatnonzero(dup)[0])
-        raise DatasetError(f"{where(tr_path, r + 1, 'B')}: pair ({tr_b[r]!r}, {tr_m[r]!r}) appears twice in the grid rows")
+        raise DatasetError(f"{where(tr_path, r + 1, 'B')}: pair ({plain(tr_b[r])!r}, {plain(tr_m[r])!r}) appears twice in the grid rows")
     differ = labels[ai, ci] != tr_lab
     if differ.any():
         r = int(np.flatnonzero(differ)[0])
         raise DatasetError(
-            f"{where(tr_path, r + 1, 'C')}: label {tr_lab[r]} for ({tr_b[r]!r}, {tr_m[r]!r}), but "
+            f"{where(tr_path, r + 1, 'C')}: label {plain(tr_lab[r])} for ({plain(tr_b[r])!r}, {plain(tr_m[r])!r}), but "
             f"{lab_path.name} has {labels[ai[r], ci[r]]} at row {ai[r] + 1}, column {ci[r] + 1}"
         )
     tr_brand_order = list(dict.fromkeys(tr_b))
@@ -824,6 +824,9 @@ def import_mir_to(
     Refuses an existing ``out`` unless ``overwrite`` (checked before the import starts).
     """
     out = Path(out)
+    from brandmatch.data.user_import import check_output_not_source
+
+    check_output_not_source(src, out)
     if out.exists() and not overwrite:
         raise DatasetError(f"{out}: already exists (use --force to replace it)")
     ds = import_mir(src, **kwargs)

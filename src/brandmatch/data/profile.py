@@ -5,7 +5,7 @@ Two folder layouts are accepted (:func:`load_brand_profile` tells them apart):
 (a) **the import format** (docs/data-format.md) for ONE brand::
 
         accounts.csv        exactly one row, role 'brand' (bio, category, followers as usual)
-        posts.csv           optional; account_id = the brand; image_ref relative to the folder or absolute
+        posts.csv           optional; account_id = the brand; image_ref relative to the folder (inside it)
         audience.csv  audience_posts.csv  detections.csv     optional
         images/...          optional, referenced by posts.image_ref
 
@@ -42,6 +42,7 @@ from __future__ import annotations
 import calendar
 import json
 import lzma
+import math
 import os
 import re
 import time
@@ -94,9 +95,10 @@ def load_brand_profile(
         raise DatasetError(f"{root}: no such brand profile folder")
     names = {p.name for p in root.iterdir()}
     if "accounts.csv" in names or "accounts.parquet" in names:
-        tables = _import_format(root, limits)
+        tables, sources = _import_format(root, limits)
     elif any(_post_stem(p) is not None for p in root.iterdir() if p.is_file()):
         tables = _instaloader(root, limits)
+        sources = {name: str(root) for name in TABLES}
     else:
         raise DatasetError(
             f"{root}: not a brand profile folder (expected accounts.csv in the import format, or an instaloader "
@@ -116,7 +118,8 @@ def load_brand_profile(
                         tables.audience_posts, tables.detections)
     else:
         tables.accounts = acc
-    return validate_tables(tables, {"accounts": str(root)})
+    sources = {name: sources.get(name, f"{root} ({name})") for name in TABLES}
+    return validate_tables(tables, sources)
 
 
 def brand_of(tables: Tables) -> tuple[str, str | None]:
@@ -129,7 +132,7 @@ def brand_of(tables: Tables) -> tuple[str, str | None]:
 # ---------------------------------------------------------------------- (a) import format
 
 
-def _import_format(root: Path, limits: ProfileLimits) -> Tables:
+def _import_format(root: Path, limits: ProfileLimits) -> tuple[Tables, dict[str, str]]:
     from brandmatch.data.user_import import TABLE_SUFFIXES, _read_table
 
     files: dict[str, Path] = {}
@@ -165,13 +168,15 @@ def _import_format(root: Path, limits: ProfileLimits) -> Tables:
         if len(posts) > limits.max_posts:
             raise DatasetError(f"{where(src, limits.max_posts + 1)}: {len(posts)} posts; a brand profile is limited "
                                f"to {limits.max_posts} (the content view reads the 50 most recent; drop older posts)")
+        from brandmatch.data.user_import import check_image_refs
+
         refs = []
-        for i, ref in enumerate(posts["image_ref"].tolist()):
+        for i, (ref, resolved) in enumerate(zip(posts["image_ref"].tolist(), check_image_refs(posts, src, root))):
             if ref is None or "://" in ref:
                 refs.append(ref)
                 continue
-            p = Path(ref) if Path(ref).is_absolute() else root / ref
-            if not p.is_file():
+            p = Path(resolved)
+            if not _is_file(p):
                 raise DatasetError(f"{where(src, i + 1, 'image_ref')}: no such image file {ref!r} "
                                    f"(paths are relative to {root})")
             _check_image(p, limits, where(src, i + 1, "image_ref"))
@@ -183,7 +188,7 @@ def _import_format(root: Path, limits: ProfileLimits) -> Tables:
         audience=frames.get("audience", empty_table("audience")),
         audience_posts=frames.get("audience_posts", empty_table("audience_posts")),
         detections=frames.get("detections", empty_table("detections")),
-    )
+    ), {name: str(p) for name, p in files.items()}
 
 
 # ---------------------------------------------------------------------- (b) instaloader
@@ -256,9 +261,18 @@ def _count(node: dict, p: Path, *paths: str) -> int | None:
     value = _field(node, *paths)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != int(value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value)) or value < 0
+            or value != int(value)):
         raise DatasetError(f"{where(p, column='node.' + paths[0])}: {value!r} is not a count (an integer >= 0)")
     return int(value)
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:  # a name too long for the file system, ...
+        return False
 
 
 def _check_image(p: Path, limits: ProfileLimits, place: str) -> None:
@@ -346,14 +360,25 @@ def _instaloader(root: Path, limits: ProfileLimits) -> Tables:
         ts = _field(node, "taken_at_timestamp", "date") if node else None
         if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float))):
             raise DatasetError(f"{where(g['json'], column='node.taken_at_timestamp')}: {ts!r} is not a Unix time")
+        if isinstance(ts, float) and not math.isfinite(ts):
+            raise DatasetError(f"{where(g['json'], column='node.taken_at_timestamp')}: {ts!r} is not a Unix time")
         if ts is None:
-            ts = calendar.timegm(time.strptime(stem, "%Y-%m-%d_%H-%M-%S"))
+            try:
+                ts = calendar.timegm(time.strptime(stem, "%Y-%m-%d_%H-%M-%S"))
+            except ValueError:
+                first = g["caption"] or (g["images"][min(g["images"])] if g["images"] else root / stem)
+                raise DatasetError(f"{first}: {stem}_UTC is not a valid date and time (instaloader names posts "
+                                   "<YYYY-MM-DD_hh-mm-ss>_UTC)") from None
         likes = _count(node, g["json"], "edge_media_preview_like.count", "edge_liked_by.count", "like_count") if node else None
         comments = _count(node, g["json"], "edge_media_to_comment.count", "edge_media_to_parent_comment.count",
                           "comment_count") if node else None
         image = None
         if g["images"]:
             first = g["images"][min(g["images"])]
+            from brandmatch.data.user_import import _inside
+
+            if not _inside(first, root.resolve()):
+                raise DatasetError(f"{first}: the image leads outside the folder {root} (symbolic link)")
             _check_image(first, limits, str(first))
             image = str(first.resolve())
         shortcode = _field(node, "shortcode") if node else None

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from brandmatch.errors import DatasetError, where
+from brandmatch.errors import DatasetError, plain, where
 
 SCHEMA_VERSION = 1
 
@@ -169,7 +170,96 @@ def empty_table(name: str) -> pd.DataFrame:
 
 def _shown(value: object) -> object:
     """A cell as users wrote it: numpy scalars as plain Python values (2.5, not np.float64(2.5))."""
-    return value.item() if isinstance(value, np.generic) else value
+    return plain(value)
+
+
+#: Characters refused in ids: C0/C1 controls (Cc), invisible format characters (Cf: zero-width
+#: space/joiners, BOM, bidi controls, soft hyphen ...), line/paragraph separators and other
+#: non-characters. An id with one looks like another id that lacks it.
+_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Co", "Cn", "Zl", "Zp")
+
+
+def is_id_column(name: str) -> bool:
+    """Columns holding ids (normalised to NFC, invisible characters refused): ``*_id``."""
+    return name.endswith("_id")
+
+
+def _invisible(text: str) -> str | None:
+    for ch in text:
+        if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            return ch
+    return None
+
+
+def normalize_id(value: str, source: object, row: int | None, column: str) -> str:
+    """An id in Unicode NFC; refuses control and invisible characters (naming file, row, column)."""
+    if value.isascii():
+        found = _ASCII_CONTROL.search(value)
+        if found is None:
+            return value
+        bad: str | None = found.group()
+    else:
+        bad = _invisible(value)
+    if bad is not None:
+        name = unicodedata.name(bad, "control character")
+        raise DatasetError(
+            f"{where(source, row, column)}: id {value!r} contains an invisible or control character "
+            f"U+{ord(bad):04X} ({name}); ids must be visible text"
+        )
+    return unicodedata.normalize("NFC", value)
+
+
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _normalized_ids(values: pd.Series, source: object, column: str) -> pd.Series:
+    """An id column in NFC with invisible/control characters refused (fast path: plain ASCII)."""
+    raw = values.tolist()
+    for start in range(0, len(raw), 1 << 16):  # in chunks: bounded memory on tables of millions of rows
+        joined = " ".join(v for v in raw[start:start + (1 << 16)] if v is not None)
+        if not joined.isascii() or _ASCII_CONTROL.search(joined) is not None:
+            break
+    else:
+        return values
+    return pd.Series(
+        [v if v is None else normalize_id(v, source, i + 1, column) for i, v in enumerate(values)], dtype=object
+    )
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return f"true/false value ({value})"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "bytes value (binary)"
+    if isinstance(value, (list, tuple, np.ndarray, set, frozenset)):
+        return "list value"
+    if isinstance(value, dict):
+        return "struct/map value"
+    return f"{type(value).__name__} value"
+
+
+def _refuse_odd_types(series: pd.Series, null: np.ndarray, col: Column, source: object) -> None:
+    """Refuse bool, bytes, list and struct cells (Parquet bool/binary/list/struct columns), which
+    would otherwise be coerced without a word (True to 1, a list to the text '[1 2]')."""
+    expected = {"str": "text", "int": "an integer", "float": "a number"}[col.kind]
+    if pd.api.types.is_bool_dtype(series.dtype):
+        i = int(np.flatnonzero(~null)[0]) + 1 if (~null).any() else None
+        raise DatasetError(
+            f"{where(source, i, col.name)}: a true/false (bool) column where {expected} is expected"
+        )
+    if series.dtype != object:
+        return
+    ok_types = (str, int, float, np.integer, np.floating, _dt.date, pd.Timestamp, np.datetime64, type(None))
+    values = series.to_numpy()
+    odd = {t for t in set(map(type, values)) if not issubclass(t, ok_types) or issubclass(t, (bool, np.bool_))}
+    if not odd:
+        return
+    for i, v in enumerate(values):
+        if type(v) in odd and not null[i]:
+            raise DatasetError(
+                f"{where(source, i + 1, col.name)}: a {_type_name(v)} where {expected} is expected "
+                "(store the column as text or numbers)"
+            )
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -404,11 +494,21 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
         if not col.nullable and null.any():
             row = _first_bad(null) + 1
             raise DatasetError(f"{where(source, row, col.name)}: empty value in table {name!r}")
+        _refuse_odd_types(series, null, col, source)
         if col.kind == "str":
             values = series.astype(object).where(~null, None)
             bad = np.array([v is not None and not isinstance(v, str) for v in values], dtype=bool)
             if bad.any():
-                values = values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+                floats = np.array([isinstance(v, (float, np.floating)) for v in values], dtype=bool)
+                if floats.any():
+                    i = _first_bad(floats)
+                    raise DatasetError(
+                        f"{where(source, i + 1, col.name)}: a number ({_shown(values.iloc[i])}) where text is "
+                        "expected (store the column as text)"
+                    )
+                values = values.map(lambda v: v if v is None or isinstance(v, str) else str(_shown(v)))
+            if is_id_column(col.name):
+                values = _normalized_ids(values, source, col.name)
             if not col.nullable:
                 blank = np.array([isinstance(v, str) and v.strip() == "" for v in values], dtype=bool)
                 if blank.any():
@@ -419,7 +519,7 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
                 if bad.any():
                     i = _first_bad(bad)
                     raise DatasetError(
-                        f"{where(source, i + 1, col.name)}: value {values.iloc[i]!r} not one of "
+                        f"{where(source, i + 1, col.name)}: value {_shown(values.iloc[i])!r} not one of "
                         f"{', '.join(col.allowed)}"
                     )
             out[col.name] = values.astype(object)
@@ -436,15 +536,15 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
         if high.any():
             i = _first_bad(high)
             raise DatasetError(
-                f"{where(source, i + 1, 'class_index')}: class {result['class_index'].iloc[i]} out of "
-                f"range for kind {result['kind'].iloc[i]!r} (objects < {N_OBJECT_CLASSES}, "
+                f"{where(source, i + 1, 'class_index')}: class {_shown(result['class_index'].iloc[i])} out of "
+                f"range for kind {_shown(result['kind'].iloc[i])!r} (objects < {N_OBJECT_CLASSES}, "
                 f"scenes < {N_SCENE_CLASSES})"
             )
     if spec.key and len(result):
         dup = result.duplicated(list(spec.key)).to_numpy()
         if dup.any():
             i = _first_bad(dup)
-            key = ", ".join(f"{k}={result[k].iloc[i]!r}" for k in spec.key)
+            key = ", ".join(f"{k}={_shown(result[k].iloc[i])!r}" for k in spec.key)
             raise DatasetError(f"{where(source, i + 1, spec.key[-1])}: duplicate {key}")
     return result
 
@@ -462,7 +562,7 @@ def check_references(
     bad = np.fromiter((v not in known_set for v in values), dtype=bool, count=len(values))
     if bad.any():
         i = _first_bad(bad)
-        raise DatasetError(f"{where(source, i + 1, column)}: unknown {what} {values[i]!r}")
+        raise DatasetError(f"{where(source, i + 1, column)}: unknown {what} {_shown(values[i])!r}")
 
 
 @dataclass(frozen=True)

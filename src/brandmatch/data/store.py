@@ -39,7 +39,7 @@ from brandmatch.data.schema import (
     ordered_unique,
     validate_tables,
 )
-from brandmatch.atomic import replace_dir, sha256_file, write_json_atomic
+from brandmatch.atomic import clean_stale_siblings, replace_dir, sha256_file, write_json_atomic
 from brandmatch.errors import DatasetError
 from brandmatch.features.store import FeatureSet
 
@@ -233,6 +233,7 @@ def write_dataset(
     if feats is not None:
         _check_feature_ids(feats, tables)
     out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_siblings(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         manifest = {
@@ -360,6 +361,7 @@ class DatasetWriter:
         self.name = name
         self.metadata = dict(metadata or {})
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_siblings(self.out)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._rows: dict[str, int] = {t: 0 for t in TABLES}

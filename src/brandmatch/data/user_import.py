@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from brandmatch.data.schema import (
     TABLES,
+    normalize_id,
     CooperationSet,
     Tables,
     empty_table,
@@ -116,6 +117,85 @@ def _read_table(name: str, path: Path) -> pd.DataFrame:
     return frame
 
 
+def check_image_refs(frame: pd.DataFrame, source: object, root: Path | None = None) -> list[str | None]:
+    """Check every ``image_ref`` of a posts table; return them with local paths made absolute
+    against ``root`` (unchanged when ``root`` is None).
+
+    A reference is a URL (``scheme://...``, not read) or a path relative to the image root (the
+    dataset directory; a brand profile's folder) that stays inside it: absolute paths and paths
+    that climb out of the root (``../x``, or a symbolic link pointing outside) are refused, so
+    a table cannot make brandmatch open any file on the machine.
+    """
+    out: list[str | None] = []
+    base = root.resolve() if root is not None else None
+    for i, ref in enumerate(frame["image_ref"].tolist()):
+        if ref is None or (isinstance(ref, float) and math.isnan(ref)) or "://" in str(ref):
+            out.append(ref)
+            continue
+        ref = str(ref)
+        place = where(source, i + 1, "image_ref")
+        if "\x00" in ref:
+            raise DatasetError(f"{place}: image path {_short(ref)!r} contains a NUL character")
+        p = Path(ref)
+        if p.is_absolute() or p.drive or ref.startswith(("/", "\\")):
+            if base is None or not _inside(Path(ref), base):
+                raise DatasetError(
+                    f"{place}: absolute image path {_short(ref)!r} is not allowed (write it relative to the "
+                    f"{'folder ' + str(root) if root is not None else 'dataset directory'}, e.g. images/post1.jpg)"
+                )
+            out.append(str(Path(ref).resolve()))
+            continue
+        parts = Path(os.path.normpath(ref.replace("\\", "/"))).parts
+        if ".." in parts:
+            raise DatasetError(
+                f"{place}: image path {_short(ref)!r} points outside the "
+                f"{'folder ' + str(root) if root is not None else 'dataset directory'} ('..' is not allowed)"
+            )
+        if base is not None:
+            target = base / ref
+            try:
+                resolved = target.resolve()
+                resolved.is_file()
+            except (OSError, RuntimeError) as exc:
+                raise DatasetError(f"{place}: image path {_short(ref)!r} is not a usable path "
+                                   f"({getattr(exc, 'strerror', None) or exc})") from None
+            if not _inside(target, base):
+                raise DatasetError(f"{place}: image path {ref!r} leads outside the folder {root} (symbolic link)")
+            out.append(str(resolved))
+        else:
+            out.append(ref)
+    return out
+
+
+def _short(text: str, limit: int = 256) -> str:
+    """A long value cut for messages (the message stays readable)."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def _inside(path: Path, base: Path) -> bool:
+    """Whether ``path`` (symbolic links followed) is ``base`` or inside it."""
+    try:
+        path.resolve().relative_to(base)
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def check_output_not_source(src: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Refuse an output directory that is the source folder, contains it or lies inside it
+    (``--out SRC --force`` would replace the user's data with the dataset)."""
+    s, o = Path(src).resolve(), Path(out).resolve()
+    if o == s:
+        raise DatasetError(f"{out}: the output directory is the source folder {src}; choose another --out")
+    if o in s.parents:
+        raise DatasetError(
+            f"{out}: the output directory contains the source folder {src} (replacing it would delete the "
+            "source); choose another --out"
+        )
+    if s in o.parents:
+        raise DatasetError(f"{out}: the output directory is inside the source folder {src}; choose another --out")
+
+
 # --------------------------------------------------------------------------- features
 
 
@@ -139,6 +219,11 @@ def _read_feature_csv(path: Path, account_ids: list[str]) -> FeatureView:
         raise FeatureError(f"{where(path, i + 1, 'account_id')}: empty account id")
     index = {a: k for k, a in enumerate(account_ids)}
     seen: dict[str, int] = {}
+    try:
+        ids = pd.Series([normalize_id(str(a), path, i + 1, "account_id") for i, a in enumerate(ids.tolist())],
+                        dtype=object)
+    except DatasetError as exc:
+        raise FeatureError(str(exc)) from None
     for i, a in enumerate(ids.tolist()):
         if a not in index:
             raise FeatureError(f"{where(path, i + 1, 'account_id')}: unknown account {a!r}")
@@ -262,6 +347,9 @@ def import_tables(
     sources = {name: str(path) for name, path in files.items()}
     placeholder = {name: empty_table(name) for name in ("splits", "grids") if name not in frames}
     tables = validate_tables(Tables(**{**placeholder, **frames}), sources)
+    for name in ("posts", "audience_posts"):
+        if name in frames:
+            check_image_refs(getattr(tables, name), sources[name])
 
     # every given grid must be a full brand x candidate grid
     if "grids" in frames:
@@ -341,6 +429,7 @@ def import_tables_to(
 ) -> Dataset:
     """:func:`import_tables` then :func:`write_dataset` (atomic); returns the dataset bound to ``out``."""
     out = Path(out)
+    check_output_not_source(src, out)
     if out.exists() and not overwrite:
         raise DatasetError(f"{out}: already exists (use --force to replace it)")
     ds = import_tables(src, **kwargs)

@@ -86,7 +86,7 @@ def _as_scores(scores: Any, ndim: int) -> np.ndarray:
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise EvaluationInputError(
-            f"scores must be finite: found {arr[first]!r} at {_location(first)} "
+            f"scores must be finite: found {arr[first].item()!r} at {_location(first)} "
             f"({int(bad.sum())} non-finite value(s) in total)"
         )
     return arr
@@ -106,7 +106,7 @@ def _as_binary(values: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise EvaluationInputError(
-            f"{name} must be 0/1 or bool: found {arr[first]!r} at {_location(first)}"
+            f"{name} must be 0/1 or bool: found {arr[first].item()!r} at {_location(first)}"
         )
     return num == 1.0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brandmatch.atomic import replace_dir, sha256_file, write_json_atomic
+from brandmatch.atomic import clean_stale_siblings, replace_dir, sha256_file, write_json_atomic
 from brandmatch.errors import FeatureError
 
 FITTED_DIR = "fitted"
@@ -84,6 +84,7 @@ def write_stage(features_dir: str | os.PathLike, fitted: FittedStage) -> None:
     _check_name(fitted.stage)
     root = fitted_dir(features_dir)
     root.mkdir(parents=True, exist_ok=True)
+    clean_stale_siblings(root / fitted.stage)
     tmp = Path(tempfile.mkdtemp(prefix=f".{fitted.stage}.tmp-", dir=root))
     try:
         files: dict[str, dict] = {}

@@ -24,7 +24,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from brandmatch.atomic import replace_dir, sha256_file, strict_json
+from brandmatch.atomic import clean_stale_siblings, replace_dir, sha256_file, strict_json
 from brandmatch.errors import FeatureError, where
 
 FEATURE_SCHEMA_VERSION = 1
@@ -77,14 +77,14 @@ class FeatureView:
             seen: set[str] = set()
             for i, a in enumerate(self.ids.tolist()):
                 if a in seen:
-                    raise FeatureError(f"{where(source, i + 1, 'ids')}: duplicate account id {a!r}")
+                    raise FeatureError(f"{where(source, i + 1, 'ids')}: duplicate account id {str(a)!r}")
                 seen.add(a)
         bad = ~np.isfinite(self.values)
         if bad.any():
             r, c = np.argwhere(bad)[0]
             raise FeatureError(
-                f"{where(source, int(r) + 1, int(c))}: non-finite value {self.values[r, c]} in view "
-                f"{self.name!r} (account {self.ids[r]!r})"
+                f"{where(source, int(r) + 1, int(c) + 1)}: non-finite value {float(self.values[r, c])} in view "
+                f"{self.name!r} (account {str(self.ids[r])!r}; columns are numbered from 1)"
             )
 
     def lookup(self, account_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +164,7 @@ class FeatureSet:
         """Write every view and the manifest atomically (temp directory, then rename)."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_siblings(directory)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
             manifest = {"schema_version": FEATURE_SCHEMA_VERSION, "views": {}}
