@@ -48,7 +48,7 @@ from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, register
 from brandmatch.models.composed import LossSpec, TrainingSpec
 from brandmatch.models.concepts import concept_embeddings, concept_profiles
-from brandmatch.models.layers import MLP
+from brandmatch.models.layers import MLP, load_module_state, module_state
 from brandmatch.models.mir import METRICS, engagement_rate
 from brandmatch.models.params import Param, describe, resolve
 
@@ -317,18 +317,10 @@ class CameraRanker(Ranker):
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, np.ndarray]:
-        if self.network_ is None:
-            return {}
-        return {k: v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()}
+        return module_state(self.network_)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        if self.network_ is None:
-            raise ModelError(f"{self.name}: load_extra_config() must come first (the saved layout builds the network)")
-        own = self.network_.state_dict()
-        if set(own) != set(state) or any(tuple(own[k].shape) != tuple(np.shape(v)) for k, v in state.items()):
-            raise ModelError(f"{self.name}: weights do not match the config (keys or shapes differ)")
-        self.network_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-        self.network_.eval()
+        load_module_state(self.name, self.network_, state)
 
     def extra_config(self) -> dict[str, Any]:
         return {"layout": self.layout_, "best_epoch": self.best_epoch_, "history": self.history_}

@@ -29,7 +29,7 @@ from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelError, ModelUnavailable
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker
-from brandmatch.models.terms import TERMS
+from brandmatch.models.layers import load_module_state, module_state
 from brandmatch.models.terms.base import VIEW_INPUTS, VIEW_ORDER, Accounts, FitContext, ScoreTerm, \
     lookup_accounts, ordered_layout
 
@@ -260,24 +260,10 @@ class ComposedRanker(Ranker):
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, np.ndarray]:
-        if self.network_ is None:
-            return {}
-        return {k: v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()}
+        return module_state(self.network_)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        if self.network_ is None:
-            raise ModelError(f"{self.name}: load_extra_config() must come first (the saved layout builds the terms)")
-        own = self.network_.state_dict()
-        missing, unexpected = set(own) - set(state), set(state) - set(own)
-        if missing or unexpected:
-            raise ModelError(f"{self.name}: weights do not match the config (missing {sorted(missing)[:3]}, "
-                             f"unexpected {sorted(unexpected)[:3]})")
-        for k, v in state.items():
-            if tuple(own[k].shape) != tuple(v.shape):
-                raise ModelError(f"{self.name}: weight {k!r} has shape {tuple(v.shape)}, the config builds "
-                                 f"{tuple(own[k].shape)}")
-        self.network_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-        self.network_.eval()
+        load_module_state(self.name, self.network_, state)
 
     def extra_config(self) -> dict[str, Any]:
         return {"layout": self.layout_, "dropped": self.dropped_, "best_epoch": self.best_epoch_,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as tf
@@ -40,3 +41,30 @@ class MLP(nn.Module):
             if i < n - 1 and self.mode == "dropout" and self.p > 0:
                 x = dropout(x, self.p, self.training)
         return x
+
+
+def module_state(module: nn.Module | None) -> dict[str, np.ndarray]:
+    """A module's parameters and buffers as numpy arrays (empty before the module exists)."""
+    if module is None:
+        return {}
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def load_module_state(owner: str, module: nn.Module | None, state: dict[str, np.ndarray]) -> None:
+    """Load arrays written by :func:`module_state` into ``module`` (built from the saved layout);
+    names and shapes must match exactly (one-line ModelError otherwise). Leaves it in eval mode."""
+    from brandmatch.errors import ModelError
+
+    if module is None:
+        raise ModelError(f"{owner}: load_extra_config() must come first (the saved layout builds the network)")
+    own = module.state_dict()
+    missing, unexpected = set(own) - set(state), set(state) - set(own)
+    if missing or unexpected:
+        raise ModelError(f"{owner}: weights do not match the config (missing {sorted(missing)[:3]}, "
+                         f"unexpected {sorted(unexpected)[:3]})")
+    for k, v in state.items():
+        if tuple(own[k].shape) != tuple(np.shape(v)):
+            raise ModelError(f"{owner}: weight {k!r} has shape {tuple(np.shape(v))}, the config builds "
+                             f"{tuple(own[k].shape)}")
+    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    module.eval()
