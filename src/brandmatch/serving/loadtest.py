@@ -41,6 +41,8 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: idempotent requests retried once after a stale keep-alive connection (see run_clients)
+    retried: int = 0
 
     def add(self, req: Req, status: int, latency: float, error: str | None = None) -> None:
         self.kinds.append(req.kind)
@@ -69,7 +71,7 @@ class Tally:
             by_kind[k] = by_kind.get(k, 0) + 1
         return {
             "requests": self.n, "wrong_status": self.wrong,
-            "transport_errors": sum(s == 0 for s in self.statuses),
+            "transport_errors": sum(s == 0 for s in self.statuses), "retried_stale_connection": self.retried,
             "by_status": by_status, "by_kind": by_kind, "seconds": round(self.seconds, 3),
             "requests_per_s": round(self.n / self.seconds, 1) if self.seconds > 0 else None,
             "p50_ms": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
@@ -79,6 +81,10 @@ class Tally:
                 [x for x, kk in zip(lat, self.kinds) if kk == k], 50)), 2) for k in sorted(by_kind)},
             "first_errors": self.errors[:5],
         }
+
+
+#: what a stale pooled connection looks like to httpx
+STALE_CONNECTION = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
 
 
 async def run_clients(base_url: str, requests: Sequence[Req], *, clients: int, seconds: float,
@@ -100,8 +106,18 @@ async def run_clients(base_url: str, requests: Sequence[Req], *, clients: int, s
                 j += 1
                 start = time.perf_counter()
                 try:
-                    resp = await http.request(req.method, req.path, params=req.params, json=req.json,
-                                              content=req.content, headers=req.headers)
+                    try:
+                        resp = await http.request(req.method, req.path, params=req.params, json=req.json,
+                                                  content=req.content, headers=req.headers)
+                    except STALE_CONNECTION:
+                        # a pooled keep-alive connection the server closed as it was reused (the
+                        # keep-alive race of RFC 9112 sec. 9.3.1): an idempotent request is retried
+                        # once on a fresh connection, as HTTP clients do; a second failure counts
+                        if req.method not in ("GET", "HEAD"):
+                            raise
+                        tally.retried += 1
+                        resp = await http.request(req.method, req.path, params=req.params, json=req.json,
+                                                  content=req.content, headers=req.headers)
                 except httpx.HTTPError as exc:
                     tally.add(req, 0, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
                     continue
