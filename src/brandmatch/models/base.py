@@ -86,6 +86,11 @@ class Ranker(ABC):
         """Per-account vectors (n, d) with F = <embed(b), embed(m)>; not all models decompose."""
         raise NotImplementedError(f"model {self.name!r} does not decompose into an inner product")
 
+    def training_cooperations(self, train: CooperationSet, features: FeatureSet) -> CooperationSet:
+        """The training pairs a learned model trains on; models with graded labels (MIR's competence)
+        attach them here. Default: ``train`` unchanged."""
+        return train
+
     def required_inputs(self) -> list[str]:
         """The feature views the fitted model reads (recorded and checked by save / load)."""
         return []

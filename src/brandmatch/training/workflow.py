@@ -6,7 +6,7 @@ model selection; the test grid never reaches it) and the account information a m
 
 - a training-free model (``learns`` false) just fits (COSINE prepares its terms, MIV its statistics);
 - a learned model describes its objective as data (:class:`~brandmatch.models.composed.TrainingSpec`;
-  a model with ``training_cooperations(train, features)`` first derives graded labels, e.g. MIR):
+  ``model.training_cooperations(train, features)`` first attaches graded labels, e.g. MIR's):
   the workflow seeds everything, builds the sampler the spec names, lets the model prepare its
   terms on the sampler's training accounts, turns the spec's losses (pairwise or listwise, from
   :data:`~brandmatch.training.losses.LOSSES`) into ``batch_loss``, validates on the validation grid
@@ -103,9 +103,7 @@ def fit_ranker(model: Ranker, train: CooperationSet | None, features: FeatureSet
     seed_everything(spec.seed)
     info = info or AccountInfo()
     pool = list(info.influencers) if info.influencers else None
-    labelled = getattr(model, "training_cooperations", None)
-    if labelled is not None:  # a model trained on graded labels derives them here (MIR's competence)
-        train = labelled(train, features)
+    train = model.training_cooperations(train, features)  # graded labels where a model has them (MIR)
     sampler = make_sampler(spec.sampler, train, pool, info.brand_category, info.influencer_categories,
                            **spec.sampler_options)
     model.prepare(train, features, info, sampler.brands, sampler.influencers)
