@@ -209,11 +209,14 @@ class ComposedRanker(Ranker):
         scores = {p: (eb[p].index_select(0, bi_t).unsqueeze(1) * em[p].index_select(0, mi_t).view(n, L, -1)).sum(-1)
                   for p in eb}
         aux = None
-        pos_rows = torch.from_numpy(mi.reshape(n, L)[:, 0].copy())
-        for term in self.terms:
-            extra = term.aux_loss(brands.select(bi_t), infs.select(pos_rows))
-            if extra is not None:
-                aux = extra if aux is None else aux + extra
+        with_aux = [t for t in self.terms if type(t).aux_loss is not ScoreTerm.aux_loss]
+        if with_aux:  # (brand, positive) rows, gathered only for terms that have an auxiliary loss
+            pair_brands = brands.select(bi_t)
+            positives = infs.select(torch.from_numpy(mi.reshape(n, L)[:, 0].copy()))
+            for term in with_aux:
+                extra = term.aux_loss(pair_brands, positives)
+                if extra is not None:
+                    aux = extra if aux is None else aux + extra
         return scores, aux
 
     def unbind_training(self) -> None:
