@@ -163,7 +163,7 @@ def run(batch_size: int, args, cores: int, threads: int, fs, co, info) -> dict:
     pairs_s = len(co) / train_s
     achieved = flop_epoch / train_s / 1e9
     step_ms = train_s / len(batches) * 1e3
-    l1_ms, adam_ms = optimizer_ms(model, model.l1)
+    l1_ms, adam_ms = optimizer_ms(model, model.config["l1"])
     print(f"model: {macs / 1e6:.2f} M MACs per account encoding ({first / 1e6:.2f} M in first layers: no input "
           f"gradient); {enc / len(co):.2f} encodings per pair; {flop_enc / 1e6:.1f} MFLOP per encoding, "
           f"{flop_epoch / len(co) / 1e6:.0f} MFLOP per training pair (fwd+bwd)")
