@@ -9,7 +9,7 @@ import pytest
 
 from brandmatch.errors import ServingError
 from brandmatch.serving import index as index_mod
-from brandmatch.serving.index import HNSWParams, InnerProductIndex
+from brandmatch.serving.index import HNSWParams, InnerProductIndex, IVFParams
 from tests.models.toy_world import LITE, fit, toy_world
 
 
@@ -93,6 +93,29 @@ def test_hnsw_recall_and_parameters():
         HNSWParams(ef_search=0)
 
 
+def test_ivf_probing_every_cell_is_exact_and_fewer_cells_keep_recall():
+    rng = np.random.default_rng(3)
+    # clustered vectors (the case IVF is for): 20 centres, small spread
+    centres = rng.normal(size=(20, 16)) * 3
+    x = centres[rng.integers(0, 20, 4000)] + rng.normal(size=(4000, 16)) * 0.5
+    q = rng.normal(size=(15, 16))
+    want = brute(q, x.astype(np.float32), 10)
+    ids = [str(i) for i in range(4000)]
+    full = InnerProductIndex(ids, x, "ivf", ivf=IVFParams(nlist=32, nprobe=32))
+    assert full.index.nlist == 32 and full.index.is_trained
+    np.testing.assert_array_equal(full.search(q, 10)[1], want)  # every cell probed: exact
+    some = InnerProductIndex(ids, x, "ivf", ivf=IVFParams(nlist=32, nprobe=8))
+    _, rows = some.search(q, 10)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows.tolist(), want.tolist())]) >= 0.9
+    allowed = rng.random(4000) < 0.5  # filtered search (selector path): only allowed rows, never short
+    _, rows = some.search(q, 10, allowed)
+    assert (rows >= 0).all() and allowed[rows].all()
+    # default cell count: 4 sqrt(n), capped at n / 39 (every centroid sees 39 training points)
+    assert IVFParams().cells(4000) == 102 and IVFParams().cells(1000) == 25 and IVFParams().cells(10) == 1
+    with pytest.raises(ServingError, match="nprobe must be an integer >= 1"):
+        IVFParams(nprobe=0)
+
+
 def test_bad_requests():
     idx = InnerProductIndex(["a", "b"], np.eye(2))
     with pytest.raises(ServingError, match="k must be an integer >= 1"):
@@ -102,18 +125,18 @@ def test_bad_requests():
     with pytest.raises(ServingError, match="allowed mask"):
         idx.search(np.ones((1, 2)), 1, np.ones(3, bool))
     with pytest.raises(ServingError, match="index kind"):
-        InnerProductIndex(["a"], np.ones((1, 2)), "ivf")
+        InnerProductIndex(["a"], np.ones((1, 2)), "annoy")
     with pytest.raises(ServingError, match="non-finite"):
         InnerProductIndex(["a"], np.array([[np.nan, 1.0]]))
     with pytest.raises(ServingError, match="2 ids for 1 vectors"):
         InnerProductIndex(["a", "b"], np.ones((1, 2)))
 
 
-@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+@pytest.mark.parametrize("kind", ["exact", "hnsw", "ivf"])
 def test_save_load_round_trip_and_checksums(tmp_path, kind):
     rng = np.random.default_rng(4)
     x, q = rng.normal(size=(500, 8)), rng.normal(size=(3, 8))
-    idx = InnerProductIndex([f"m{i}" for i in range(500)], x, kind, HNSWParams(m=8))
+    idx = InnerProductIndex([f"m{i}" for i in range(500)], x, kind, HNSWParams(m=8), ivf=IVFParams(nprobe=4))
     idx.save(tmp_path / "ix")
     assert sorted(p.name for p in (tmp_path / "ix").iterdir()) == ["ids.npy", "index.faiss", "manifest.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
@@ -130,6 +153,15 @@ def test_save_load_round_trip_and_checksums(tmp_path, kind):
         InnerProductIndex.load(tmp_path / "ix")
     with pytest.raises(ServingError, match="missing index manifest"):
         InnerProductIndex.load(tmp_path / "nothing")
+
+
+def test_load_refuses_a_manifest_whose_kind_does_not_match_the_index(tmp_path):
+    InnerProductIndex(["a", "b"], np.eye(2)).save(tmp_path / "ix")
+    mpath = tmp_path / "ix" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    mpath.write_text(json.dumps({**manifest, "kind": "ivf"}))
+    with pytest.raises(ServingError, match="kind 'ivf' but index.faiss holds a IndexFlatIP"):
+        InnerProductIndex.load(tmp_path / "ix")
 
 
 def test_overwrite_is_atomic(tmp_path):

@@ -51,7 +51,7 @@ from brandmatch.data.store import Dataset
 from brandmatch.errors import BrandmatchError, ServingError
 from brandmatch.features.store import FeatureSet, FeatureView
 from brandmatch.models.base import Ranker
-from brandmatch.serving.index import HNSWParams, InnerProductIndex
+from brandmatch.serving.index import HNSWParams, InnerProductIndex, IVFParams
 
 #: human names of the score parts
 PART_LABELS: dict[str, str] = {
@@ -289,19 +289,19 @@ class Recommender:
 
     model: a fitted ranker whose score decomposes (``embed``; per-part explanations need
     ``embed_parts``); dataset: the accounts, posts and cooperations, whose feature set the model
-    was loaded over. ``index_kind`` "exact" or "hnsw" (``hnsw`` parameters), or a prebuilt
+    was loaded over. ``index_kind`` "exact", "hnsw" (``hnsw`` parameters) or "ivf" (``ivf``), or a prebuilt
     ``index`` over the dataset's influencers (e.g. :meth:`InnerProductIndex.load`).
     """
 
     def __init__(self, model: Ranker, dataset: Dataset, *, index: InnerProductIndex | None = None,
-                 index_kind: str = "exact", hnsw: HNSWParams | None = None):
+                 index_kind: str = "exact", hnsw: HNSWParams | None = None, ivf: IVFParams | None = None):
         if type(model).embed is Ranker.embed:
             raise ServingError(f"model {model.name!r} does not decompose into an inner product (no embed): "
                                f"it cannot be served from an index; use a MORNING-like, COSINE or MIV model")
         self.model = model
         self.dataset = dataset
         self.features: FeatureSet = model.features_ if model.features_ is not None else dataset.features
-        self.index_kind, self.hnsw = index_kind, hnsw
+        self.index_kind, self.hnsw, self.ivf = index_kind, hnsw, ivf
         self._lock = threading.Lock()
         acc = dataset.accounts
         self._acc = acc.set_index("account_id", drop=False)
@@ -395,11 +395,13 @@ class Recommender:
                 if _split_embed(self.model):
                     ep = self._embed_parts(self.influencer_ids, "influencer", self.model)
                     vecs = np.concatenate([ep[p] for p in self.model.parts], axis=1).astype(np.float64)
-                    self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw)
+                    self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw,
+                                                   ivf=self.ivf)
                     self._inf_parts = self._part_matrix(ep, self._index)
                 else:
                     vecs = self._embed(self.influencer_ids, "influencer")
-                    self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw)
+                    self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw,
+                                                   ivf=self.ivf)
             return self._index
 
     @staticmethod
