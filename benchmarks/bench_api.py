@@ -3,7 +3,7 @@
     python benchmarks/bench_api.py --model-dir data/models/synthetic-paper-plus \
         --data data/synthetic-paper-seed0 [--requests 1000] [--k 20] [--images 50]
 
-1. A real server (uvicorn on 127.0.0.1, a free port, in this process) answers ``--requests``
+1. A real server (``brandmatch serve`` on 127.0.0.1, a free port, in its own process) answers ``--requests``
    ``GET /api/brands/{id}/recommendations?k=K`` for the test brands in turn over one keep-alive
    connection; p50 / p99 latency. References measured in the same run: the same top-k without HTTP
    (``Recommender.recommend``) and brute force (one brand vector against every influencer vector with
@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -79,12 +79,10 @@ def main() -> int:
     args = ap.parse_args()
 
     import httpx
-    import uvicorn
 
     from brandmatch.atomic import write_json_atomic
     from brandmatch.data.profile import load_brand_profile
     from brandmatch.features.transform import FittedFeaturizer
-    from brandmatch.serving.api import create_app
     from brandmatch.serving.recommend import Filters, Recommender
     from brandmatch.training.seeding import set_torch_threads
 
@@ -113,16 +111,28 @@ def main() -> int:
         rec.recommend(brands[i % len(brands)], args.k, Filters())
         direct.append(time.perf_counter() - t)
 
+    # the server is `brandmatch serve` in its own process (as deployed): the client's Python work
+    # does not share the server's interpreter lock
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(rec, token=None), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    cmd = [sys.executable, "-m", "brandmatch.cli", "serve", "--model-dir", str(args.model_dir),
+           "--data", str(args.data), "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "BRANDMATCH_API_TOKEN"}
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     api = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as client:
+            deadline = time.monotonic() + 300
+            while True:
+                if server.poll() is not None:
+                    raise SystemExit(f"brandmatch serve exited: {server.stderr.read().decode()[-500:]}")
+                try:
+                    if client.get("/api/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("brandmatch serve did not answer within 300 s")
+                time.sleep(0.2)
             for i in range(20):  # warm-up
                 client.get(f"/api/brands/{brands[i % len(brands)]}/recommendations", params={"k": args.k})
             for i in range(args.requests):
@@ -132,8 +142,11 @@ def main() -> int:
                 if r.status_code != 200:
                     raise SystemExit(f"request {i}: HTTP {r.status_code}: {r.text[:200]}")
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
     # a new brand: 50 captions, then with images
     fitted = FittedFeaturizer.load(args.data)

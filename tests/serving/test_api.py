@@ -113,6 +113,12 @@ def test_recommendations_contract(client, recommender):
     # the same ranking as the recommender itself
     direct = [x.influencer_id for x in recommender.recommend("b0", 3)]
     assert [r["influencer"] for r in recs] == direct
+    # the body is rendered without FastAPI's response-model pass: it must already be in the declared shape
+    from brandmatch.serving.api import RecommendationsOut, SimilarOut
+
+    assert RecommendationsOut.model_validate(body).model_dump(mode="json") == body
+    sim = client.get("/api/influencers/m1/similar", params={"k": 3, "min_followers": 0}).json()
+    assert SimilarOut.model_validate(sim).model_dump(mode="json") == sim
 
 
 def test_recommendation_filters(client):

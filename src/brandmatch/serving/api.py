@@ -100,6 +100,8 @@ class StrictJSONResponse(JSONResponse):
             return json.dumps(content, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         except ValueError:
             return strict_json(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except TypeError:  # numpy scalars / arrays somewhere: converted to plain values first
+            return strict_json(_plain(content), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> StrictJSONResponse:
@@ -222,8 +224,34 @@ def _account(info: Any, fallback_id: str) -> dict[str, Any]:
     return d
 
 
+def _finite(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _direct(content: dict[str, Any]) -> StrictJSONResponse:
+    """The hot endpoints' answer, rendered as built: their records are made by :func:`_recommendation`
+    and :func:`_account` in the declared shape, so FastAPI's second pass over the response model
+    (validation, then a copy to JSON-able values) is skipped; tests/serving/test_api.py checks
+    that the body validates against the declared model unchanged."""
+    return StrictJSONResponse(content)
+
+
 def _recommendation(rec: Any) -> dict[str, Any]:
-    """A ``Recommendation`` -> the API's shape (influencer, handle, score, views, evidence)."""
+    """A ``Recommendation`` -> the API's shape (influencer, handle, score, views, evidence).
+
+    Its evidence is plain JSON values already (``Recommender.evidence``), so it is passed through
+    as is (no second walk per request); anything else goes through :func:`_plain`.
+    """
+    from brandmatch.serving.recommend import Recommendation
+
+    if type(rec) is Recommendation:
+        return {
+            "rank": int(rec.rank), "influencer": str(rec.influencer_id), "handle": rec.handle,
+            "score": _finite(rec.score), "views": {str(p): _finite(v) for p, v in rec.parts.items()},
+            "followers": None if rec.followers is None else int(rec.followers),
+            "engagement_rate": _finite(rec.engagement_rate),
+            "categories": [str(c) for c in rec.categories], "evidence": rec.evidence or {},
+        }
     d = _plain(rec)
     return {
         "rank": int(d.get("rank", 0)),
@@ -694,12 +722,13 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
         category: list[str] | None = Query(None, description="influencer categories (repeat or comma-separate)"),
         min_engagement: float | None = Query(None, ge=0, description="minimum engagement rate"),
         include_partners: bool = Query(False, description="also list the brand's past partners"),
-    ) -> dict[str, Any]:
+    ) -> Any:
         recommender, featurize = live.current  # one model per request, even across a reload
         info = _account(call(recommender.brand_info, brand_id), brand_id)
         f, shown = filters_of(min_followers, max_followers, category, min_engagement, include_partners)
         recs = call(recommender.recommend, brand_id, k, f)
-        return {"brand": info, "k": k, "filters": shown, "recommendations": [_recommendation(r) for r in recs]}
+        return _direct({"brand": info, "k": k, "filters": shown,
+                        "recommendations": [_recommendation(r) for r in recs]})
 
     @api.get("/influencers/{influencer_id}/similar", response_model=SimilarOut,
              summary="influencers similar to one influencer (same filters)")
@@ -710,12 +739,13 @@ def create_app(recommender: Any, *, token: str | None = None, limits: Limits = L
         max_followers: int | None = Query(None, ge=0),
         category: list[str] | None = Query(None),
         min_engagement: float | None = Query(None, ge=0),
-    ) -> dict[str, Any]:
+    ) -> Any:
         recommender, featurize = live.current  # one model per request, even across a reload
         info = _account(call(recommender.influencer_info, influencer_id), influencer_id)
         f, shown = filters_of(min_followers, max_followers, category, min_engagement, True)
         recs = call(recommender.similar, influencer_id, k, f)
-        return {"influencer": info, "k": k, "filters": shown, "recommendations": [_recommendation(r) for r in recs]}
+        return _direct({"influencer": info, "k": k, "filters": shown,
+                        "recommendations": [_recommendation(r) for r in recs]})
 
     @api.get("/brands/{brand_id}/explain/{influencer_id}", response_model=ExplainOut,
              summary="one brand-influencer pair: score, per-view parts and evidence")
