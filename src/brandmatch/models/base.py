@@ -91,6 +91,11 @@ class Ranker(ABC):
         attach them here. Default: ``train`` unchanged."""
         return train
 
+    def selection_space(self) -> dict[str, Any] | None:
+        """A recipe's search space to choose parameters on the validation grid before training
+        (training/selection.py), or None (the default): train as configured."""
+        return None
+
     def required_inputs(self) -> list[str]:
         """The feature views the fitted model reads (recorded and checked by save / load)."""
         return []

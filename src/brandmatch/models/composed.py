@@ -77,6 +77,8 @@ class ComposedRanker(Ranker):
         self.layout_: dict[str, dict[str, int]] = {}
         self.dropped_: dict[str, str] = {}
         self.network_: nn.ModuleDict | None = None
+        #: what ``select`` chose on the validation grid (training/selection.py); None: no selection
+        self.selection_: dict[str, Any] | None = None
         self.history_: list[dict[str, Any]] = []
         self.best_epoch_: int | None = None
         self._train_brands: Accounts | None = None
@@ -271,13 +273,15 @@ class ComposedRanker(Ranker):
     def extra_config(self) -> dict[str, Any]:
         return {"layout": self.layout_, "dropped": self.dropped_, "best_epoch": self.best_epoch_,
                 "history": self.history_,
-                "terms": [{"kind": t.kind, "layout": t.layout()} for t in (self.terms if self.network_ else [])]}
+                "terms": [{"kind": t.kind, "layout": t.layout()} for t in (self.terms if self.network_ else [])],
+                **({"selection": self.selection_} if self.selection_ is not None else {})}
 
     def load_extra_config(self, extra: dict[str, Any]) -> None:
         self.layout_ = ordered_layout(extra.get("layout", {}))
         self.dropped_ = dict(extra.get("dropped", {}))
         self.best_epoch_ = extra.get("best_epoch")
         self.history_ = list(extra.get("history", []))
+        self.selection_ = extra.get("selection")
         made = {t.kind: t for t in self.make_terms()}
         net = nn.ModuleDict()
         for entry in extra.get("terms", []):

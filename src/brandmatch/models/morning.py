@@ -73,6 +73,8 @@ class MorningRanker(ComposedRanker):
               choices=("uniform", "category")),
         Param("hard_fraction", 0.5, "float", "ours: share of same-category negatives", low=0.0, high=1.0),
         Param("seed", 0, "int", "ours: seed of initialisation, sampling and dropout", low=0),
+        Param("select", False, "bool", "ours: choose views and terms on the validation grid before training, "
+              "over the recipe's [select] table (training/selection.py)"),
     )
 
     def __init__(self, recipe: str | None = DEFAULT_RECIPE, **params: Any):
@@ -119,6 +121,25 @@ class MorningRanker(ComposedRanker):
 
     def get_params(self) -> dict[str, Any]:
         return {"recipe": self.recipe, **self.config}
+
+    def set_params(self, **params: Any) -> "MorningRanker":
+        """Change parameters before fitting (validated as in ``__init__``; replacing ``terms`` drops
+        the values of terms no longer used). Returns self."""
+        if self.network_ is not None:
+            raise ModelError(f"{self.name}: set_params on a fitted model")
+        values = dict(self.config)
+        if "terms" in params:
+            keep = set(params["terms"])
+            values = {k: v for k, v in values.items() if "." not in k or k.split(".", 1)[0] in keep}
+        values.update(params)
+        self.config = self.resolve_params(values, self.name + (f" (recipe {self.recipe!r})" if self.recipe else ""))
+        return self
+
+    def selection_space(self) -> dict[str, Any] | None:
+        """The recipe's ``[select]`` table when ``select`` is on (None: train as configured)."""
+        if not self.config["select"]:
+            return None
+        return dict(self.recipe_info_.select) if self.recipe_info_ is not None else {}
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "MorningRanker":

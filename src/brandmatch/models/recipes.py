@@ -18,7 +18,7 @@ same spelling as ``--param KEY=VALUE`` overrides on the command line.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from brandmatch.atomic import sha256_file
 from brandmatch.errors import ModelError
 
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes"
-TOP_LEVEL = ("description", "source", "params", "terms")
+TOP_LEVEL = ("description", "source", "params", "terms", "select")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Recipe:
     description: str
     source: str
     sha256: str
+    #: the ``[select]`` table: what ``select = true`` chooses on the validation grid (training/selection.py)
+    select: dict[str, Any] = field(default_factory=dict)
 
 
 def recipe_names(model: str) -> list[str]:
@@ -78,5 +80,16 @@ def load_recipe(model: str, name: str) -> Recipe:
     for kind, values in terms.items():
         for key, value in values.items():
             flat[f"{kind}.{key}"] = value
+    select = doc.get("select", {})
+    if not isinstance(select, dict):
+        raise ModelError(f"{path}: [select] must be a table")
     return Recipe(path.stem, path, flat, str(doc.get("description", "")), str(doc.get("source", "")),
-                  sha256_file(path))
+                  sha256_file(path), dict(select))
+
+
+def recipe_config(model: str, recipe: str | None, params: dict[str, Any]) -> tuple[Recipe | None, dict[str, Any], str]:
+    """A flat-parameter model's recipe merged under explicit ``params``: (recipe or None, values, owner
+    name for error messages). Explicit parameters win over the recipe's."""
+    info = load_recipe(model, recipe) if recipe is not None else None
+    owner = model + (f" (recipe {recipe!r})" if recipe is not None else "")
+    return info, {**(info.params if info else {}), **params}, owner

@@ -99,6 +99,15 @@ def fit_ranker(model: Ranker, train: CooperationSet | None, features: FeatureSet
         raise ModelError(f"{model.name}: no training cooperations")
     options = options or TrainingOptions()
     set_torch_threads(options.threads)
+    space = model.selection_space()
+    if space is not None:  # the recipe adapts to this dataset first (training/selection.py)
+        if valid is None or not len(valid.brand_ids) or not valid.labels.any():
+            model.selection_ = {"skipped": "no validation grid with positives"}
+        else:
+            from brandmatch.training.selection import SelectionSpace, select_params
+
+            parsed = SelectionSpace.parse(space, f"{model.name} [select]", model.get_params().get("select_metric"))
+            model.selection_ = select_params(model, parsed, train, features, valid, info, options)
     spec = model.training_spec()
     seed_everything(spec.seed)
     info = info or AccountInfo()

@@ -1,0 +1,201 @@
+"""Choosing a recipe's views and terms on the validation grid of the dataset at hand.
+
+A recipe with ``select = true`` in its parameters and a ``[select]`` table (the search space) is
+adapted to each dataset before it trains (``fit_ranker`` calls :func:`select_params`):
+
+1. **View screening** (training-free): for every MORNING view the model may use (``views``), the
+   COSINE of that view's feature inputs scores the validation grid; a view whose mean per-brand
+   AUC is not above chance by ``screen_z`` standard errors (mean - z * SE <= 0.5) is left out of
+   the screened candidates. A view that carries no signal on this dataset then cannot weigh as
+   much as the strong ones (an untuned sum of five views fell below its best single view on an
+   independent world). If no view passes, the best one by mean AUC is kept.
+2. **Candidates**: each entry of ``candidates`` (parameter overrides of the recipe: other terms,
+   other weights) is tried with the screened views, with every view (when screening left one
+   out) and with the best screened view alone (when more than one passed), in that order,
+   duplicates skipped; each is fitted with the training workflow (its own early stopping on the
+   validation grid) and scored on the validation grid with ``metric``. Ties go to the earlier one.
+3. **Budget**: a candidate starts only while the elapsed time is under ``budget_seconds`` (the
+   first always runs); the rest are recorded as skipped.
+
+The winner's parameters replace the model's (``model.set_params``); the workflow then fits it as
+usual (same seed: the same network as the candidate's fit; checkpoints and resume unchanged).
+The whole record (per-view AUC, every candidate with its validation metric and seconds, the
+choice) is returned for the model's ``config.json`` (``selection``) and ``brandmatch info M``.
+The test grid is never read.
+
+Space keys (``[select]`` of a recipe): ``metric`` (validation metric, default the model's
+``select_metric``), ``screen`` (bool, default true), ``screen_z`` (default 1.96),
+``candidates`` (list of tables, default ``[{}]``: the recipe as written), ``budget_seconds``
+(default 240).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from brandmatch.data.schema import CandidateGrid, CooperationSet
+from brandmatch.errors import ModelError
+from brandmatch.features.store import FeatureSet
+from brandmatch.models.base import AccountInfo, Ranker, create
+from brandmatch.models.terms.base import VIEW_INPUTS
+from brandmatch.training.trainer import TrainingOptions
+
+METRICS = ("AUC", "cAUC", "R@10", "R@50", "MRR", "MAP", "MedR", "NDCG@10")
+LOWER_IS_BETTER = ("MedR",)
+SPACE_KEYS = ("metric", "screen", "screen_z", "candidates", "budget_seconds")
+
+
+@dataclass(frozen=True)
+class SelectionSpace:
+    """A recipe's ``[select]`` table, validated (see the module docstring)."""
+
+    metric: str = "MAP"
+    screen: bool = True
+    screen_z: float = 1.96
+    candidates: tuple[dict[str, Any], ...] = field(default_factory=lambda: ({},))
+    budget_seconds: float = 240.0
+
+    @classmethod
+    def parse(cls, table: dict[str, Any], owner: str, default_metric: str | None) -> "SelectionSpace":
+        for key in table:
+            if key not in SPACE_KEYS:
+                raise ModelError(f"{owner}: [select] has an unknown key {key!r} (allowed: {', '.join(SPACE_KEYS)})")
+        metric = table.get("metric", default_metric or "MAP")
+        if metric not in METRICS:
+            raise ModelError(f"{owner}: [select] metric = {metric!r} is not allowed (allowed: one of {', '.join(METRICS)})")
+        screen = table.get("screen", True)
+        if not isinstance(screen, bool):
+            raise ModelError(f"{owner}: [select] screen = {screen!r} is not allowed (allowed: true or false)")
+        z = table.get("screen_z", 1.96)
+        if isinstance(z, bool) or not isinstance(z, (int, float)) or not math.isfinite(z) or z < 0:
+            raise ModelError(f"{owner}: [select] screen_z = {z!r} is not allowed (allowed: a number >= 0)")
+        cands = table.get("candidates", [{}])
+        if not isinstance(cands, list) or not cands or not all(isinstance(c, dict) for c in cands):
+            raise ModelError(f"{owner}: [select] candidates must be a non-empty list of tables of parameters")
+        budget = table.get("budget_seconds", 240.0)
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+            raise ModelError(f"{owner}: [select] budget_seconds = {budget!r} is not allowed (allowed: a number > 0)")
+        return cls(metric, screen, float(z), tuple(dict(c) for c in cands), float(budget))
+
+
+def _better(a: float, b: float, metric: str) -> bool:
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def screen_views(views: list[str], train: CooperationSet, features: FeatureSet, valid: CandidateGrid,
+                 info: AccountInfo, z: float) -> dict[str, dict[str, Any]]:
+    """Per MORNING view: validation AUC of the COSINE of its inputs (mean and SE over brands), kept or not."""
+    from brandmatch.evaluation.metrics import brand_quantities  # a leaf module (numpy only)
+
+    out: dict[str, dict[str, Any]] = {}
+    for v in views:
+        inputs = [n for n in VIEW_INPUTS.get(v, (v,)) if n in features]
+        if not inputs:
+            out[v] = {"inputs": [], "auc": None, "se": None, "kept": False, "why": "no feature view present"}
+            continue
+        cos = create("cosine", views=inputs)
+        cos.fit(train, features, valid, info)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores = cos.score(list(valid.brand_ids), list(valid.influencer_ids))
+            q = brand_quantities(np.nan_to_num(scores, nan=-1e9), valid.labels)
+        ok = q.auc_pairs > 0  # brands with positives and negatives
+        auc = q.auc_hits[ok] / q.auc_pairs[ok]  # per-brand AUC, ties as failures (evaluation/metrics.py)
+        if len(auc) == 0:
+            out[v] = {"inputs": inputs, "auc": None, "se": None, "kept": False, "why": "no validation brand scored"}
+            continue
+        mean = float(auc.mean())
+        se = float(auc.std(ddof=1) / math.sqrt(len(auc))) if len(auc) > 1 else float("inf")
+        kept = mean - z * se > 0.5
+        out[v] = {"inputs": inputs, "auc": mean, "se": se, "brands": int(len(auc)), "kept": bool(kept),
+                  "why": None if kept else f"validation AUC {mean:.3f} not above chance by {z} SE ({se:.3f})"}
+    if out and not any(r["kept"] for r in out.values()):
+        best = max((v for v in out if out[v]["auc"] is not None), key=lambda v: out[v]["auc"], default=None)
+        if best is not None:
+            out[best]["kept"] = True
+            out[best]["why"] = "no view above chance: the best one is kept"
+    return out
+
+
+def _validation_metric(model: Ranker, valid: CandidateGrid, metric: str) -> float:
+    from brandmatch.evaluation.metrics import grid_metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = grid_metrics(model.score(list(valid.brand_ids), list(valid.influencer_ids)), valid.labels).get(metric)
+    return float("nan") if value is None else float(value)
+
+
+def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, features: FeatureSet,
+                  valid: CandidateGrid, info: AccountInfo, options: TrainingOptions | None) -> dict[str, Any]:
+    """Screen views, fit the candidates, apply the winner's parameters to ``model``; returns the record."""
+    from brandmatch.training.workflow import fit_ranker
+
+    t0 = time.perf_counter()
+    base = {k: v for k, v in model.get_params().items() if k != "recipe"}
+    views = list(base.get("views") or [])
+    screened = screen_views(views, train, features, valid, info, space.screen_z) if space.screen else {}
+    # a view with no feature input on this dataset is no variant of its own (the model drops it anyway)
+    views = [v for v in views if screened.get(v, {}).get("inputs", [None]) != []]
+    kept = [v for v in views if screened.get(v, {}).get("kept", True)]
+    scored_views = [v for v in kept if screened.get(v, {}).get("auc") is not None]
+    single = [max(scored_views, key=lambda v: screened[v]["auc"])] if scored_views else kept
+    quiet = copy.copy(options) if options is not None else TrainingOptions()
+    quiet.progress, quiet.checkpoint_dir, quiet.resume = False, None, False
+
+    tried: list[dict[str, Any]] = []
+    seen: list[dict[str, Any]] = []
+    for overrides in space.candidates:
+        variants = [kept, views, single]
+        for vs in variants:
+            params = {**overrides, "views": overrides.get("views", vs)}
+            if params in seen:
+                continue
+            seen.append(params)
+            entry: dict[str, Any] = {"params": params}
+            if tried and time.perf_counter() - t0 > space.budget_seconds:
+                entry["skipped"] = f"budget of {space.budget_seconds:g} s spent"
+                tried.append(entry)
+                continue
+            t = time.perf_counter()
+            candidate = create(model.name, **_merge(base, params, select=False))
+            fit_ranker(candidate, train, features, valid, info, quiet)
+            entry["valid"] = _validation_metric(candidate, valid, space.metric)
+            entry["seconds"] = round(time.perf_counter() - t, 2)
+            entry["_config"] = candidate.get_params()
+            tried.append(entry)
+    scored = [e for e in tried if "valid" in e and math.isfinite(e["valid"])]
+    if not scored:
+        raise ModelError(f"{model.name}: no selection candidate could be scored on the validation grid")
+    best = scored[0]
+    for e in scored[1:]:
+        if _better(e["valid"], best["valid"], space.metric):
+            best = e
+    chosen = {k: v for k, v in best["_config"].items() if k != "recipe"}
+    model.set_params(**{**chosen, "select": True})
+    for e in tried:
+        e.pop("_config", None)
+    return {
+        "metric": space.metric, "views": screened, "candidates": tried,
+        "chosen": {"params": best["params"], "valid": best["valid"]},
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any], **fixed: Any) -> dict[str, Any]:
+    """The recipe's resolved parameters with ``overrides``; replacing ``terms`` drops the values of terms
+    no longer used (their ``term.key`` entries)."""
+    out = dict(base)
+    if "terms" in overrides:
+        keep = set(overrides["terms"])
+        out = {k: v for k, v in out.items() if "." not in k or k.split(".", 1)[0] in keep}
+    out.update(overrides)
+    out.update(fixed)
+    return out

@@ -1,0 +1,158 @@
+"""The adaptive recipe (training/selection.py): view screening, candidates, budget, record, round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brandmatch.data.schema import CandidateGrid, CooperationSet
+from brandmatch.errors import ModelError
+from brandmatch.evaluation.metrics import grid_metrics
+from brandmatch.features.store import FeatureSet, FeatureView
+from brandmatch.models import create
+from brandmatch.models.base import AccountInfo, load_model
+from brandmatch.training.selection import SelectionSpace, screen_views, select_params
+from brandmatch.training.trainer import TrainingOptions
+
+#: the plus recipe, small and quick (no hard negatives on a toy world of two categories)
+SPREAD = 1.5  # within-cluster spread: validation metrics below 1, so that candidates differ
+QUICK = {"recipe": "plus", "epochs": 2, "batch_size": 4, "patience": None}
+
+
+def world(noise: tuple[str, ...] = ("audience_visual", "audience_text"), seed: int = 0):
+    """3 clusters; brands b0-b8 train, b9-b14 validation, b15-b20 test; ``noise`` views are pure noise."""
+    rng = np.random.default_rng(seed)
+    n_b, n_m = 21, 36
+    brands = [f"b{i}" for i in range(n_b)]
+    infs = [f"m{j}" for j in range(n_m)]
+    ids = np.array(brands + infs)
+    cluster = np.array([i % 3 for i in range(n_b)] + [j % 3 for j in range(n_m)])
+    views = {}
+    for name, d in {"content_visual": 10, "content_text": 5, "audience_visual": 9, "audience_text": 4,
+                    "attributes": 7}.items():
+        centers = rng.normal(size=(3, d)) * (2.0 if name == "attributes" else 1.0)  # a strong second view
+        signal = centers[cluster] if name not in noise else 0.0
+        x = (signal + SPREAD * rng.normal(size=(len(ids), d))).astype(np.float32)
+        if name.endswith("_text"):  # topic-like views are non-negative (the recipe's Hellinger)
+            x = np.abs(x)
+        views[name] = FeatureView(name, ids, x, np.ones(len(ids), bool))
+    labels = np.array([[int(cluster[i] == j % 3) for j in range(n_m)] for i in range(n_b)], dtype=np.int8)
+    train = [(brands[i], infs[j]) for i in range(9) for j in range(n_m) if labels[i, j]]
+    co = CooperationSet(np.array([p[0] for p in train]), np.array([p[1] for p in train]))
+    cats = {b: ("food" if i % 2 == 0 else "auto") for i, b in enumerate(brands)}
+    inf_cats: dict[str, set] = {}
+    for b, m in train:
+        inf_cats.setdefault(m, set()).add(cats[b])
+    info = AccountInfo(cats, {m: frozenset(c) for m, c in inf_cats.items()}, tuple(infs))
+
+    def grid(name, rows):
+        return CandidateGrid(name, np.array([brands[i] for i in rows]), np.array(infs), labels[list(rows)])
+
+    return FeatureSet(views), co, info, grid("validation", range(9, 15)), grid("test", range(15, 21))
+
+
+def test_screening_leaves_out_a_view_at_chance():
+    feats, co, info, valid, _ = world()
+    out = screen_views(["c", "au", "att"], co, feats, valid, info, z=1.96)
+    assert out["c"]["kept"] and out["att"]["kept"] and not out["au"]["kept"]
+    assert out["att"]["auc"] > out["c"]["auc"] > 0.75 > 0.6 > out["au"]["auc"] and out["au"]["inputs"] == ["audience_visual", "audience_text"]
+    assert "not above chance" in out["au"]["why"]
+    # every view at chance: the best one is kept all the same
+    feats2, co2, info2, valid2, _ = world(noise=tuple(feats.names()))
+    out2 = screen_views(["c", "au", "att"], co2, feats2, valid2, info2, z=1.96)
+    assert sum(r["kept"] for r in out2.values()) == 1
+    best = max(out2, key=lambda v: out2[v]["auc"])
+    assert out2[best]["kept"] and out2[best]["why"] == "no view above chance: the best one is kept"
+
+
+def test_selection_record_and_choice():
+    feats, co, info, valid, _ = world()
+    model = create("morning", **QUICK)
+    space = SelectionSpace.parse({"candidates": [{}, {"terms": ["cosine", "profile"]}]}, "t", "MAP")
+    rec = select_params(model, space, co, feats, valid, info, TrainingOptions(progress=False))
+    tried = [c["params"] for c in rec["candidates"]]
+    # screened views first, then every view, then the best screened view alone, per candidate
+    assert tried == [{"views": ["c", "att"]}, {"views": ["c", "au", "att"]}, {"views": ["att"]},
+                     {"terms": ["cosine", "profile"], "views": ["c", "att"]},
+                     {"terms": ["cosine", "profile"], "views": ["c", "au", "att"]},
+                     {"terms": ["cosine", "profile"], "views": ["att"]}]
+    values = [c["valid"] for c in rec["candidates"]]
+    assert rec["chosen"]["valid"] == max(values)
+    chosen = rec["candidates"][values.index(max(values))]["params"]
+    assert model.config["views"] == chosen["views"] and model.config["select"] is True
+    assert model.config["terms"] == chosen.get("terms", ["cosine", "category", "profile"])
+
+
+def test_budget_always_runs_the_first_candidate():
+    feats, co, info, valid, _ = world()
+    space = SelectionSpace.parse({"candidates": [{}, {"terms": ["cosine"]}], "budget_seconds": 1e-9}, "t", None)
+    rec = select_params(create("morning", **QUICK), space, co, feats, valid, info, TrainingOptions(progress=False))
+    assert "valid" in rec["candidates"][0]
+    assert all(c.get("skipped") == "budget of 1e-09 s spent" for c in rec["candidates"][1:])
+
+
+def test_default_recipe_adapts_is_saved_and_not_worse_than_the_best_single_view(tmp_path):
+    feats, co, info, valid, test = world()
+    model = create("morning", **QUICK)
+    assert model.config["select"] is True  # the default recipe selects
+    model.fit(co, feats, valid, info, TrainingOptions(progress=False))
+    sel = model.selection_
+    assert sel["views"]["au"]["kept"] is False and sel["metric"] == "MAP"
+    model.save(tmp_path / "m")
+    back = load_model(tmp_path / "m", feats)
+    assert back.selection_ == sel
+    test_auc = lambda m: grid_metrics(m.score(list(test.brand_ids), list(test.influencer_ids)), test.labels)["AUC"]
+    singles = []
+    for inputs in (["content_visual", "content_text"], ["audience_visual", "audience_text"], ["attributes"]):
+        cos = create("cosine", views=inputs)
+        cos.fit(co, feats, valid, info)
+        singles.append(test_auc(cos))
+    assert test_auc(back) >= max(singles) - 1e-9
+
+
+
+def test_info_shows_what_the_recipe_chose(tmp_path, capsys):
+    from brandmatch.cli import main
+
+    feats, co, info, valid, _ = world()
+    model = create("morning", **QUICK)
+    model.fit(co, feats, valid, info, TrainingOptions(progress=False))
+    model.save(tmp_path / "m")
+    assert main(["info", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "model morning (recipe plus)" in out and "selection on the validation grid (MAP" in out
+    assert "view au   COSINE AUC" in out and "left out" in out
+    chosen = ", ".join(f"{k}={v}" for k, v in model.selection_["chosen"]["params"].items())
+    assert f"chosen: {chosen}" in out
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    assert main(["info", str(tmp_path / "bad")]) == 2
+    assert "config.json: invalid JSON at line 1, column 2" in capsys.readouterr().err
+
+
+def test_no_validation_grid_trains_as_configured():
+    feats, co, info, _, _ = world()
+    model = create("morning", **QUICK)
+    model.fit(co, feats, None, info, TrainingOptions(progress=False))
+    assert model.selection_ == {"skipped": "no validation grid with positives"}
+    assert model.config["views"] == ["c", "au", "att"]
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"metrc": "MAP"}, "unknown key 'metrc'"),
+    ({"metric": "F1"}, "metric = 'F1' is not allowed"),
+    ({"candidates": []}, "candidates must be a non-empty list"),
+    ({"budget_seconds": 0}, "budget_seconds = 0 is not allowed"),
+    ({"screen": "yes"}, "screen = 'yes' is not allowed"),
+])
+def test_space_errors(table, message):
+    with pytest.raises(ModelError, match=message):
+        SelectionSpace.parse(table, "morning [select]", "MAP")
+
+
+def test_set_params_refuses_unknown_and_drops_unused_term_values():
+    model = create("morning", recipe="plus")
+    model.set_params(terms=["cosine"])
+    assert not [k for k in model.config if k.startswith(("category.", "profile."))]
+    with pytest.raises(ModelError, match="unknown parameter 'vews'"):
+        model.set_params(vews=["c"])
