@@ -43,6 +43,10 @@ class ServingError(BrandmatchError):
     """A recommendation request cannot be served: unknown brand or influencer, bad filter or k."""
 
 
+class EngineError(BrandmatchError):
+    """The execution engine cannot run as asked: unknown engine, Ray missing or unreachable."""
+
+
 def plain(value: object) -> object:
     """A value as users wrote it, for messages: numpy scalars as Python values
     (``951``, not ``np.int64(951)``; ``'latte_leo'``, not ``np.str_('latte_leo')``)."""

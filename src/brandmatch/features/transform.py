@@ -73,6 +73,8 @@ class FittedFeaturizer:
     def __init__(self, stages: dict[str, fitted.FittedStage], source: Path | None = None):
         self.stages = dict(stages)
         self.source = source
+        #: derived lookups reused across transform calls (a Ray worker transforms shard after shard)
+        self._lookups: dict = {}
 
     # ------------------------------------------------------------------ disk
     @staticmethod
@@ -264,7 +266,11 @@ class _Transform:
     def gamma_init(self, st: fitted.FittedStage, k: int) -> np.ndarray:
         """(n_accounts, K) starting gamma: featurize's own draw for accounts of the fitted dataset,
         else Gamma(100, 1/100) from a seed made of the stage seed and the account id."""
-        known = {a: i for i, a in enumerate(st.arrays["gamma_init_ids"].tolist())} if "gamma_init_ids" in st.arrays else {}
+        key = f"gamma_init_ids:{st.stage}:{st.stage_hash}"
+        known = self.fz._lookups.get(key)
+        if known is None:
+            known = self.fz._lookups[key] = ({a: i for i, a in enumerate(st.arrays["gamma_init_ids"].tolist())}
+                                             if "gamma_init_ids" in st.arrays else {})
         seed = int(st.state.get("seed", 0))
         out = np.zeros((len(self.ids), k), dtype=np.float64)
         for r, a in enumerate(self.ids):
