@@ -7,7 +7,7 @@ import pytest
 
 from brandmatch.errors import FeatureError
 from brandmatch.features.topics import (
-    CaptionCleaner, TopicSettings, fit_topics, load_stopwords, segment_word, shared_dir,
+    CaptionCleaner, TopicSettings, fit_topics, load_stopwords, segment_word, select_num_topics, shared_dir,
 )
 
 
@@ -72,9 +72,44 @@ def test_fit_topics_auto_records_curve_and_is_deterministic():
     b = fit_topics(_docs(), s)
     curve = a.meta["selection_curve"]
     assert [c["k"] for c in curve] == [2, 3, 4]
-    assert all(c["perplexity"] > 0 and np.isfinite(c["coherence_cv"]) for c in curve)
+    assert all(c["perplexity"] > 0 and np.isfinite(c["coherence_npmi"]) for c in curve)
+    assert a.meta["num_topics"] in [c["k"] for c in curve if c["adequate"]]
+    assert max(c["gain"] for c in curve) == 1.0
     assert a.meta["num_topics"] in (2, 3, 4)
     np.testing.assert_array_equal(a.values, b.values)
+
+
+def _lda_corpus(k_true: int, n_docs: int, seed: int) -> list[list[str]]:
+    """Documents drawn from LDA's generative process with ``k_true`` topics, each owning 40 words."""
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{t}x{j}" for t in range(k_true) for j in range(40)]
+    beta = np.full((k_true, len(vocab)), 0.05 / len(vocab))
+    for t in range(k_true):
+        beta[t, t * 40:(t + 1) * 40] += 0.95 / 40
+    beta /= beta.sum(axis=1, keepdims=True)
+    docs = []
+    for _ in range(n_docs):
+        theta = rng.dirichlet(np.full(k_true, 0.2))
+        z = rng.choice(k_true, size=80, p=theta)
+        docs.append([vocab[rng.choice(len(vocab), p=beta[t])] for t in z])
+    return docs
+
+
+@pytest.mark.parametrize("k_true", [4, 8])
+def test_topic_number_choice_finds_the_generating_k(k_true):
+    """A corpus drawn from LDA with a known K: held-out completion and NPMI coherence pick it, where a
+    min-max blend of bound perplexity and c_v coherence went to the ends of the range."""
+    from gensim.corpora import Dictionary
+
+    docs = _lda_corpus(k_true, 500, seed=k_true)
+    dictionary = Dictionary(docs)
+    settings = TopicSettings(candidates=(2, 4, 8, 12, 16), select_docs=400, select_heldout=100,
+                             iterations=100, workers=1, seed=0)
+    k, curve = select_num_topics(docs, dictionary, settings)
+    assert k == k_true
+    by_k = {c["k"]: c for c in curve}
+    assert by_k[2]["completion"] < by_k[k_true]["completion"] and not by_k[2]["adequate"]  # too few: worse
+    assert by_k[k_true]["coherence_npmi"] == max(c["coherence_npmi"] for c in curve if c["adequate"])
 
 
 def test_fit_topics_needs_two_documents():

