@@ -80,7 +80,7 @@ def tiny_tables(n_posts: int = 6) -> Tables:
 
 def tiny_options(**kw) -> FeaturizeOptions:
     base = dict(topics=3, topic_passes=2, n2v_walks=3, n2v_length=12, n2v_epochs=2, w2v_epochs=2, w2v_dim=16,
-                progress=False, attr_min_df=1, with_=("w2v",))
+                progress=False, attr_min_df=1, with_=("w2v", "tfidf"))
     base.update(kw)
     return FeaturizeOptions(**base)
 

@@ -54,7 +54,7 @@ def test_known_accounts_get_identical_vectors(featurized):
     ds = load_dataset(featurized)
     stored = FeatureSet.load(featurized / "features")
     fz = FittedFeaturizer.load(featurized)
-    assert set(fz.stages) == {"activity", "content_topics", "audience_topics", "visual", "w2v", "attributes"}
+    assert set(fz.stages) == {"activity", "content_topics", "audience_topics", "visual", "tfidf", "w2v", "attributes"}
     out = fz.transform(ds.tables)
     assert set(out.names()) == set(fz.views()) == set(stored.names())
     for name in out.names():

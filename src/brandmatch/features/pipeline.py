@@ -9,6 +9,7 @@ activity           activity (MIV inputs, features/activity.py)
 content_topics     content_text (X^t, LDA over each account's H = 50 most recent captions)
 audience_topics    audience_text (Y^t, separate LDA over Q = 25 members x L = 2 posts)
 visual             content_visual, audience_visual (X^p, Y^p, eq. 4-6; from detections, else images)
+tfidf              content_text_tfidf, audience_text_tfidf (the topic views' documents as TF-IDF words)
 w2v                content_text_w2v, content_text_w2v_wap (caption Word2Vec, mean / engagement-weighted)
 minilm (opt-in)    content_text_minilm, content_text_minilm_wap (all-MiniLM-L6-v2 sentence vectors)
 effnet             content_image_effnet, content_image_effnet_wap (EfficientNet-Lite0 penultimate layer;
@@ -51,14 +52,15 @@ from brandmatch.errors import FeatureError
 from brandmatch.features import fitted, pooling
 from brandmatch.features.store import FeatureSet, FeatureView, write_view
 
-OPTIONAL_STAGES = ("minilm", "w2v", "effnet")
-DEFAULT_WITH = ("w2v", "effnet")
+OPTIONAL_STAGES = ("tfidf", "minilm", "w2v", "effnet")
+DEFAULT_WITH = ("tfidf", "w2v", "effnet")
 #: The modules whose code each stage runs (its code version hashes these and pipeline.py).
 _STAGE_CODE = {
     "activity": ("activity.py",),
     "content_topics": ("topics.py", "pooling.py"),
     "audience_topics": ("topics.py", "pooling.py"),
     "visual": ("visual.py", "pooling.py"),
+    "tfidf": ("tfidf.py", "topics.py", "pooling.py"),
     "w2v": ("text_embed.py", "topics.py", "pooling.py"),
     "minilm": ("text_embed.py", "pooling.py"),
     "effnet": ("visual.py", "pooling.py"),
@@ -86,6 +88,7 @@ class FeaturizeOptions:
     topic_passes: int = 4
     topic_select_docs: int = 800
     topic_select_passes: int = 10  # selection LDAs near convergence (features/topics.py select_num_topics)
+    tfidf_terms: int = 3000
     w2v_dim: int = 100
     w2v_epochs: int = 5
     n2v_walks: int = 10
@@ -519,6 +522,42 @@ def _defer_pooled(run: _Run, stage: str, base: str, h: str, meta: dict) -> list[
     return out
 
 
+def _stage_tfidf(run: _Run) -> StageReport:
+    from brandmatch.features.tfidf import MAX_DF, MIN_DF, fit_tfidf, tfidf_rows
+
+    o = run.opts
+    if "tfidf" not in o.with_:
+        return StageReport("tfidf", "skipped", 0.0, [], "not enabled (--with tfidf)")
+    params = o.params("tfidf_terms", "h_posts", "q_members", "l_posts") | {"min_df": MIN_DF, "max_df": MAX_DF}
+    h = run.stage_hash("tfidf", ["posts", "audience", "audience_posts"], params, extra=str(run.stopwords()[1]))
+    which_views = [(w, f"{w}_text_tfidf") for w in ("content", "audience")
+                   if not (run.t.posts if w == "content" else run.t.audience_posts).empty]
+    views = [v for _, v in which_views]
+    if not views:
+        return StageReport("tfidf", "skipped", 0.0, [], "no captions")
+    if run.cached(views, h, "tfidf"):
+        return StageReport("tfidf", "cached", 0.0, views)
+    written, vocabularies, arrays = [], {}, {}
+    for which, view in which_views:
+        docs = run.account_docs(which)
+        vocab, idf = fit_tfidf(docs, o.tfidf_terms, MIN_DF, MAX_DF)
+        if not vocab:
+            continue
+        meta = {"source": "tfidf", "kind": "tfidf", "terms": len(vocab), "fitted_on": f"all accounts' {which} "
+                "captions (label-free)", "document": "the topic view's document (cleaned words)", "settings": params}
+        if run.fit_only:
+            run.defer("tfidf", view, meta, h)
+        else:
+            values, mask = tfidf_rows(docs, vocab, idf)
+            run.write(view, values, mask, meta, h)
+        written.append(view)
+        vocabularies[which] = vocab
+        arrays[f"idf_{which}"] = idf
+    run.save_fitted("tfidf", h, {**run.cleaner_state(), "views": written, "vocabularies": vocabularies,
+                                 "settings": params}, arrays)
+    return StageReport("tfidf", "computed", 0.0, written)
+
+
 def _stage_w2v(run: _Run) -> StageReport:
     from brandmatch.features.text_embed import caption_vectors, train_word2vec
 
@@ -681,6 +720,7 @@ STAGES: dict[str, Callable[[_Run], StageReport]] = {
     "content_topics": _stage_content_topics,
     "audience_topics": _stage_audience_topics,
     "visual": _stage_visual,
+    "tfidf": _stage_tfidf,
     "w2v": _stage_w2v,
     "minilm": _stage_minilm,
     "effnet": _stage_effnet,

@@ -19,6 +19,7 @@ audience_text      exp(E[log beta]) and alpha; gensim's variational fixed point
                    (:func:`~brandmatch.features.topics.lda_inference`)
 content_visual,    detections when the tables have them, else the offline image classifier
 audience_visual    (EfficientNet-Lite0, objects only); the fitted threshold and pooling settings
+*_text_tfidf       the vocabularies and idf (features/tfidf.py), over the topic views' documents
 content_text_w2v*  the fitted Word2Vec vectors
 content_image_effnet*  the image classifier's embeddings (only when the dataset had that view)
 content_text_minilm*   all-MiniLM-L6-v2 (only when the dataset had that view)
@@ -57,7 +58,8 @@ from brandmatch.features import fitted, pooling
 from brandmatch.features.store import FeatureSet, FeatureView
 
 #: Stage order of `featurize` (the order views are produced in).
-STAGE_ORDER = ("activity", "content_topics", "audience_topics", "visual", "w2v", "minilm", "effnet", "attributes")
+STAGE_ORDER = ("activity", "content_topics", "audience_topics", "visual", "tfidf", "w2v", "minilm", "effnet",
+               "attributes")
 
 
 def _gamma_seed(seed: int, account_id: str) -> int:
@@ -324,6 +326,33 @@ class _Transform:
             values, mask = pooling.pool_rows(x, present, g, self.ids, idx, weights)
             pool = "mean" if weights is None else "engagement-weighted mean, w_p ~ likes + comments + 1"
             out.append(self.view(base + suffix, values, mask, st, meta | {"pooling": pool}))
+        return out
+
+    def account_docs(self, which: str, state: dict) -> list[list[str]]:
+        """The cleaned words of each account's pooled posts (the topic views' documents)."""
+        toks = self.tokens(which, state)
+        idx = self.post_index(which)
+        g = self.groups(which, state.get("settings", {}))
+        docs: dict[str, list[str]] = {a: [] for a in self.ids}
+        for a, p in zip(g["account_id"].tolist(), g["post_id"].tolist()):
+            i = idx.get(p)
+            if i is not None and a in docs:
+                docs[a].extend(toks[i])
+        return [docs[a] for a in self.ids]
+
+    def stage_tfidf(self, st: fitted.FittedStage) -> list[FeatureView]:
+        from brandmatch.features.tfidf import tfidf_rows
+
+        s = st.state
+        out = []
+        for view in s.get("views", []):
+            which = view.split("_", 1)[0]
+            if self.frame(which).empty:
+                continue
+            values, mask = tfidf_rows(self.account_docs(which, s), s["vocabularies"][which],
+                                      st.arrays[f"idf_{which}"])
+            out.append(self.view(view, values, mask, st, {"source": "tfidf (fitted; transform)", "kind": "tfidf",
+                                                          "terms": len(s["vocabularies"][which])}))
         return out
 
     def stage_w2v(self, st: fitted.FittedStage) -> list[FeatureView]:

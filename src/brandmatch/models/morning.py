@@ -36,6 +36,9 @@ from brandmatch.models.terms.base import VIEW_INPUTS, VIEW_ORDER, ScoreTerm
 
 METRICS = ("AUC", "cAUC", "R@10", "R@50", "MRR", "MAP", "MedR", "NDCG@10")
 DEFAULT_RECIPE = "plus"
+#: ``text`` parameter -> suffix of the content / audience text feature views
+TEXT_INPUTS = ("topics", "tfidf")
+_TEXT_SUFFIX = {"topics": "", "tfidf": "_tfidf"}
 
 
 @register
@@ -50,6 +53,9 @@ class MorningRanker(ComposedRanker):
         Param("terms", ["tower"], "names", "eq. 19: F is the tower's f + g + h; other terms add parts",
               choices=tuple(TERMS)),
         Param("views", list(VIEW_ORDER), "names", "Table IV: the views the model may use", choices=VIEW_ORDER),
+        Param("text", "topics", "str", "sec. IV-A/B: the content and audience text inputs: LDA topic shares (the "
+              "paper's X^t, Y^t) or TF-IDF words (ours, features/tfidf.py: content_text_tfidf, audience_text_tfidf)",
+              choices=TEXT_INPUTS),
         Param("margins", [4.0, 2.0, 2.0], "floats", "eq. 28-30: margins of the c, au, att triplet losses",
               low=0.0, length=3),
         Param("triplet_weight", 1.0, "float", "eq. 32: weight of L1-L3", low=0.0),
@@ -101,6 +107,9 @@ class MorningRanker(ComposedRanker):
         config = resolve(owner, cls.PARAMS, own)
         if not config["terms"]:
             raise ModelError(f"{owner}: parameter 'terms' is empty (allowed: a list of {', '.join(TERMS)})")
+        if config["text"] != "topics" and "tower" in config["terms"]:
+            raise ModelError(f"{owner}: parameter 'text' = {config['text']!r} is not allowed with the tower term "
+                             f"(allowed: topics; the towers are sized for topic shares)")
         per_term: dict[str, dict[str, Any]] = {k: {} for k in config["terms"]}
         for key, value in values.items():
             if "." not in key:
@@ -167,7 +176,9 @@ class MorningRanker(ComposedRanker):
         return out
 
     def wanted_inputs(self) -> dict[str, tuple[str, ...]]:
-        return {v: VIEW_INPUTS[v] for v in VIEW_ORDER if v in self.config["views"]}
+        suffix = _TEXT_SUFFIX[self.config["text"]]
+        return {v: tuple(n + suffix if n.endswith("_text") else n for n in VIEW_INPUTS[v])
+                for v in VIEW_ORDER if v in self.config["views"]}
 
     def training_spec(self) -> TrainingSpec:
         c = self.config

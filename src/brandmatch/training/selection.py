@@ -90,13 +90,16 @@ def _better(a: float, b: float, metric: str) -> bool:
 
 
 def screen_views(views: list[str], train: CooperationSet, features: FeatureSet, valid: CandidateGrid,
-                 info: AccountInfo, z: float) -> dict[str, dict[str, Any]]:
-    """Per MORNING view: validation AUC of the COSINE of its inputs (mean and SE over brands), kept or not."""
+                 info: AccountInfo, z: float, view_inputs: dict[str, tuple[str, ...]] | None = None
+                 ) -> dict[str, dict[str, Any]]:
+    """Per MORNING view: validation AUC of the COSINE of its inputs (``view_inputs``, default the
+    paper's; mean and SE over brands), kept or not."""
     from brandmatch.evaluation.metrics import brand_quantities  # a leaf module (numpy only)
 
+    view_inputs = view_inputs or VIEW_INPUTS
     out: dict[str, dict[str, Any]] = {}
     for v in views:
-        inputs = [n for n in VIEW_INPUTS.get(v, (v,)) if n in features]
+        inputs = [n for n in view_inputs.get(v, (v,)) if n in features]
         if not inputs:
             out[v] = {"inputs": [], "auc": None, "se": None, "kept": False, "why": "no feature view present"}
             continue
@@ -141,7 +144,8 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     t0 = time.perf_counter()
     base = {k: v for k, v in model.get_params().items() if k != "recipe"}
     views = list(base.get("views") or [])
-    screened = screen_views(views, train, features, valid, info, space.screen_z) if space.screen else {}
+    screened = screen_views(views, train, features, valid, info, space.screen_z, model.wanted_inputs()) \
+        if space.screen else {}
     # a view with no feature input on this dataset is no variant of its own (the model drops it anyway)
     views = [v for v in views if screened.get(v, {}).get("inputs", [None]) != []]
     kept = [v for v in views if screened.get(v, {}).get("kept", True)]
