@@ -83,12 +83,22 @@ def test_selection_record_and_choice():
     assert model.config["terms"] == chosen.get("terms", ["cosine", "category", "profile"])
 
 
+def test_a_candidate_the_data_cannot_feed_is_recorded_as_unavailable():
+    feats, co, info, valid, _ = world()
+    feats = FeatureSet({n: feats[n] for n in feats.names() if n != "audience_visual"})
+    space = SelectionSpace.parse({"candidates": [{}, {"text": "tfidf", "views": ["au"]}]}, "t", None)
+    rec = select_params(create("morning", **QUICK), space, co, feats, valid, info, TrainingOptions(progress=False))
+    last = rec["candidates"][-1]
+    assert last["params"] == {"text": "tfidf", "views": ["au"]} and "no usable feature view" in last["unavailable"]
+    assert "valid" in rec["candidates"][0] and rec["chosen"]["params"] != last["params"]
+
+
 def test_budget_always_runs_the_first_candidate():
     feats, co, info, valid, _ = world()
     space = SelectionSpace.parse({"candidates": [{}, {"terms": ["cosine"]}], "budget_seconds": 1e-9}, "t", None)
     rec = select_params(create("morning", **QUICK), space, co, feats, valid, info, TrainingOptions(progress=False))
     assert "valid" in rec["candidates"][0]
-    assert all(c.get("skipped") == "budget of 1e-09 s spent" for c in rec["candidates"][1:])
+    assert all(c.get("skipped") == "budget of 1e-09 CPU s spent" for c in rec["candidates"][1:])
 
 
 def test_default_recipe_adapts_is_saved_and_not_worse_than_the_best_single_view(tmp_path):

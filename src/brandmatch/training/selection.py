@@ -14,8 +14,11 @@ adapted to each dataset before it trains (``fit_ranker`` calls :func:`select_par
    out) and with the best screened view alone (when more than one passed), in that order,
    duplicates skipped; each is fitted with the training workflow (its own early stopping on the
    validation grid) and scored on the validation grid with ``metric``. Ties go to the earlier one.
-3. **Budget**: a candidate starts only while the elapsed time is under ``budget_seconds`` (the
-   first always runs); the rest are recorded as skipped.
+   A candidate the data cannot feed (no usable feature view) is recorded as unavailable.
+3. **Budget**: a candidate starts only while the CPU time this process spent on the selection is
+   under ``budget_seconds`` (the first always runs); the rest are recorded as skipped. CPU time,
+   not wall time: on a busy machine waiting does not count, so the same command chooses the same
+   model whatever else runs (wall seconds are recorded beside it).
 
 The winner's parameters replace the model's (``model.set_params``); the workflow then fits it as
 usual (same seed: the same network as the candidate's fit; checkpoints and resume unchanged).
@@ -41,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from brandmatch.data.schema import CandidateGrid, CooperationSet
-from brandmatch.errors import ModelError
+from brandmatch.errors import ModelError, ModelUnavailable
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, create
 from brandmatch.models.terms.base import VIEW_INPUTS
@@ -141,7 +144,7 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     """Screen views, fit the candidates, apply the winner's parameters to ``model``; returns the record."""
     from brandmatch.training.workflow import fit_ranker
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     base = {k: v for k, v in model.get_params().items() if k != "recipe"}
     views = list(base.get("views") or [])
     screened = screen_views(views, train, features, valid, info, space.screen_z, model.wanted_inputs()) \
@@ -164,15 +167,21 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
                 continue
             seen.append(params)
             entry: dict[str, Any] = {"params": params}
-            if tried and time.perf_counter() - t0 > space.budget_seconds:
-                entry["skipped"] = f"budget of {space.budget_seconds:g} s spent"
+            if tried and time.process_time() - cpu0 > space.budget_seconds:
+                entry["skipped"] = f"budget of {space.budget_seconds:g} CPU s spent"
                 tried.append(entry)
                 continue
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             candidate = create(model.name, **_merge(base, params, select=False))
-            fit_ranker(candidate, train, features, valid, info, quiet)
+            try:
+                fit_ranker(candidate, train, features, valid, info, quiet)
+            except ModelUnavailable as exc:  # e.g. TF-IDF text on data that has no such views
+                entry["unavailable"] = str(exc)
+                tried.append(entry)
+                continue
             entry["valid"] = _validation_metric(candidate, valid, space.metric)
             entry["seconds"] = round(time.perf_counter() - t, 2)
+            entry["cpu_seconds"] = round(time.process_time() - cpu, 2)
             entry["_config"] = candidate.get_params()
             tried.append(entry)
     scored = [e for e in tried if "valid" in e and math.isfinite(e["valid"])]
@@ -189,7 +198,7 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     return {
         "metric": space.metric, "views": screened, "candidates": tried,
         "chosen": {"params": best["params"], "valid": best["valid"]},
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2),
     }
 
 
