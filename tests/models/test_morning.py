@@ -14,7 +14,7 @@ from brandmatch.models.recipes import load_recipe, recipe_names
 
 from tests.models.toy_world import LITE, TINY, fit, toy_world
 
-RECIPES = ["paper", "code", "plus", "plus-attribute-tower"]
+RECIPES = ["paper", "code", "plus", "plus-attribute-tower", "plus-kinds"]
 
 
 def test_shipped_recipes_build_and_default_is_plus():
@@ -144,7 +144,7 @@ def test_views_auto_drop_and_single_modality():
         fit({"views": ["au"]}, world=world)
 
 
-@pytest.mark.parametrize("recipe", ["paper", "plus"])
+@pytest.mark.parametrize("recipe", ["paper", "plus", "plus-kinds"])
 def test_save_load_round_trip(tmp_path, recipe):
     params = {"recipe": recipe, "epochs": 2}
     model, feats, brands, infs = fit(params)
