@@ -10,8 +10,8 @@ adapted to each dataset before it trains (``fit_ranker`` calls :func:`select_par
    much as the strong ones (an untuned sum of five views fell below its best single view on an
    independent world). If no view passes, the best one by mean AUC is kept.
 2. **Candidates**: each entry of ``candidates`` (parameter overrides of the recipe: other terms,
-   other weights) is tried with the screened views, with every view (when screening left one
-   out) and with the best screened view alone (when more than one passed), in that order,
+   other weights) is tried with the screened views; then each with every view (when screening
+   left one out); then each with the best screened view alone (when more than one passed);
    duplicates skipped; each is fitted with the training workflow (its own early stopping on the
    validation grid) and scored on the validation grid with ``metric``. Ties go to the earlier one.
    A candidate the data cannot feed (no usable feature view) is recorded as unavailable.
@@ -159,9 +159,8 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
 
     tried: list[dict[str, Any]] = []
     seen: list[dict[str, Any]] = []
-    for overrides in space.candidates:
-        variants = [kept, views, single]
-        for vs in variants:
+    for vs in (kept, views, single):  # every candidate on the screened views first, the others later
+        for overrides in space.candidates:
             params = {**overrides, "views": overrides.get("views", vs)}
             if params in seen:
                 continue
