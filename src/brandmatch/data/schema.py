@@ -470,6 +470,10 @@ def _floats(series: pd.Series, null: np.ndarray, col: Column, source: object) ->
     return pd.Series(arr, dtype="float64")
 
 
+def _is_blank(v: object) -> bool:
+    return isinstance(v, str) and (v == "" or v.isspace())
+
+
 def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFrame:
     """Check one table against its spec and return it with canonical column order and dtypes.
 
@@ -497,8 +501,10 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
         _refuse_odd_types(series, null, col, source)
         if col.kind == "str":
             values = series.astype(object).where(~null, None)
-            bad = np.array([v is not None and not isinstance(v, str) for v in values], dtype=bool)
-            if bad.any():
+            # fast path: a column of str (and None) cells only (the type set is built in C)
+            only_text = all(t is type(None) or issubclass(t, str) for t in set(map(type, values)))
+            bad = None if only_text else np.array([v is not None and not isinstance(v, str) for v in values], dtype=bool)
+            if bad is not None and bad.any():
                 floats = np.array([isinstance(v, (float, np.floating)) for v in values], dtype=bool)
                 if floats.any():
                     i = _first_bad(floats)
@@ -510,12 +516,18 @@ def validate_table(name: str, frame: pd.DataFrame, source: object) -> pd.DataFra
             if is_id_column(col.name):
                 values = _normalized_ids(values, source, col.name)
             if not col.nullable:
-                blank = np.array([isinstance(v, str) and v.strip() == "" for v in values], dtype=bool)
+                # v.strip() == '' exactly when v is '' or all whitespace (str.isspace, same definition)
+                cells = values.to_numpy()
+                if only_text:  # and no None (refused above): str methods mapped in C
+                    blank = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells)) == 0
+                    blank |= np.fromiter(map(str.isspace, cells), dtype=bool, count=len(cells))
+                else:
+                    blank = np.fromiter(map(_is_blank, cells), dtype=bool, count=len(cells))
                 if blank.any():
                     row = _first_bad(blank) + 1
                     raise DatasetError(f"{where(source, row, col.name)}: empty value in table {name!r}")
             if col.allowed is not None:
-                bad = np.array([v is not None and v not in col.allowed for v in values], dtype=bool)
+                bad = (values.notna() & ~values.isin(list(col.allowed))).to_numpy()
                 if bad.any():
                     i = _first_bad(bad)
                     raise DatasetError(

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -274,8 +274,19 @@ def _check_feature_ids(features: FeatureSet, tables: Tables) -> None:
             )
 
 
-def load_dataset(path: str | os.PathLike, *, verify: bool = True) -> Dataset:
-    """Read and validate a dataset directory; checksums are verified unless ``verify=False``."""
+#: The tables that training, batch embedding and serving read (no audiences, audience posts or
+#: detections; the influencers' own posts for engagement rates and caption evidence).
+SERVING_TABLES = ("accounts", "cooperations", "splits", "grids", "posts")
+
+
+def load_dataset(path: str | os.PathLike, *, verify: bool = True,
+                 tables: Collection[str] | None = None) -> Dataset:
+    """Read and validate a dataset directory; checksums are verified unless ``verify=False``.
+
+    ``tables``: read only these tables (the others stay empty, unread and unverified), for the
+    steps that never look at posts: at a million influencers the audience posts and detections
+    alone are hundreds of millions of rows (``SERVING_TABLES``: what training and serving read).
+    """
     path = Path(path)
     mpath = path / MANIFEST
     if not path.is_dir():
@@ -292,7 +303,16 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True) -> Dataset:
         )
     frames: dict[str, pd.DataFrame] = {}
     sources: dict[str, str] = {}
+    if tables is not None:
+        unknown = sorted(set(tables) - set(TABLES))
+        if unknown:
+            raise DatasetError(f"{path}: unknown table {unknown[0]!r} (known: {', '.join(TABLES)})")
     for name, spec in TABLES.items():
+        if tables is not None and name not in tables:
+            from brandmatch.data.schema import empty_table
+
+            frames[name] = empty_table(name)
+            continue
         entry = manifest.get("tables", {}).get(name)
         if entry is None:
             raise DatasetError(f"{mpath}: table {name!r} missing from the manifest")

@@ -483,6 +483,81 @@ def _typo(word: str, k: int) -> str:
     return word[:i] + word[i + 1] + word[i] + word[i + 2:]
 
 
+class _CaptionTables:
+    """Every string a caption can contain, interned once per world, with the index tables that
+    let :meth:`Renderer.captions` pick them for a whole chunk of posts with numpy.
+
+    ``strings[g]`` is string number g (equal strings share one id, so comparing ids compares
+    text); ``src_words[s, j]`` the j-th word of word source s (the themes, then the daily words:
+    ``DAILY``), ``typo[g, 0|1, i]`` the id of ``_typo(word g, k)`` for ``k % 3 == 0`` / else and
+    ``i = k % (len - 2)``; ``cap[g]`` the id of the word with its first letter upper-cased;
+    ``tag[g]`` the id of ``"#" + word``.
+    """
+
+    def __init__(self, world: "World"):
+        self.strings: list[str] = []
+        self._ids: dict[str, int] = {}
+        sources = [list(ws) for ws in world.theme_words] + [list(vocab.DAILY_WORDS)]
+        self.DAILY = len(sources) - 1
+        self.src_len = np.array([len(s) for s in sources], dtype=np.int64)
+        self.src_words = np.full((len(sources), int(self.src_len.max())), -1, dtype=np.int64)
+        for s, ws in enumerate(sources):
+            self.src_words[s, : len(ws)] = [self.intern(x) for x in ws]
+        self.promo = np.array([self.intern(x) for x in vocab.PROMO_WORDS], dtype=np.int64)
+        self.func = np.array([self.intern(x) for x in vocab.FUNCTION_WORDS], dtype=np.int64)
+        words = list(self.strings)  # every word a token can be before typos / capitals
+        longest = max(len(x) for x in words)
+        n_typo = max(1, longest - 2)
+        typo = np.empty((len(words), 2, n_typo), dtype=np.int64)
+        for g, x in enumerate(words):
+            for i in range(n_typo):
+                # k = 3 * m (+ 0) -> deletion branch, k = 3 * m + 1 -> swap branch, with k % (len - 2) == i
+                typo[g, 0, i] = self.intern(_typo(x, self._key(x, i, 0)))
+                typo[g, 1, i] = self.intern(_typo(x, self._key(x, i, 1)))
+        # every token id so far (words and their typos): its length and its capitalised form;
+        # tags ("#" + word) for the untouched words only (tags never carry typos)
+        n_tok = len(self.strings)
+        self.typo = typo
+        self.word_len = np.array([len(x) for x in self.strings[:n_tok]], dtype=np.int64)
+        self.cap = np.array([self.intern(x[0].upper() + x[1:]) for x in self.strings[:n_tok]], dtype=np.int64)
+        tag_of_word = [self.intern("#" + self.strings[g]) for g in range(len(words))]
+        self.tag = np.full(len(self.strings), -1, dtype=np.int64)
+        self.tag[: len(words)] = tag_of_word
+        self.generic_tags = np.array([self.intern("#" + x) for x in vocab.GENERIC_TAGS], dtype=np.int64)
+        self.sponsor_tags = np.array([self.intern("#" + x) for x in vocab.SPONSOR_TAGS], dtype=np.int64)
+        emoji_sets = [list(e) for e in world.theme_emoji] + [list(vocab.GENERIC_EMOJI)]
+        self.emoji_len = np.array([len(e) for e in emoji_sets], dtype=np.int64)
+        self.emoji = np.full((len(emoji_sets), int(self.emoji_len.max())), -1, dtype=np.int64)
+        for s, es in enumerate(emoji_sets):
+            self.emoji[s, : len(es)] = [self.intern(x) for x in es]
+        self.mention = np.array([self.intern("@" + h) for h in _FRIEND_HANDLES], dtype=np.int64)
+        self.foreign = np.array([self.intern(x) for x in vocab.FOREIGN_PHRASES], dtype=np.int64)
+        self.punct = np.array([self.intern(x) for x in (".", "!", "", "!!", " ...")], dtype=np.int64)
+        import pyarrow as pa
+
+        self.arrow = pa.array(self.strings, type=pa.string())
+
+    def intern(self, text: str) -> int:
+        g = self._ids.get(text)
+        if g is None:
+            g = self._ids[text] = len(self.strings)
+            self.strings.append(text)
+        return g
+
+    @staticmethod
+    def _key(word: str, i: int, branch: int) -> int:
+        """A k with ``k % (len(word) - 2) == i`` and ``(k % 3 == 0) == (branch == 0)`` (any such k
+        gives the same typo); words shorter than 4 letters are never changed."""
+        if len(word) < 4:
+            return 0
+        m = len(word) - 2
+        i = i % m
+        for k in range(i, i + 3 * m + 3, m):
+            if (k % 3 == 0) == (branch == 0):
+                return k
+        return i  # (len - 2) % 3 == 0: this branch never meets this i, the entry is never read
+
+
 class Renderer:
     """Turns latent accounts into table rows (posts, detections, audiences, bios)."""
 
@@ -491,10 +566,27 @@ class Renderer:
         self.daily = vocab.DAILY_WORDS
         self.promo = vocab.PROMO_WORDS
         self.func = vocab.FUNCTION_WORDS
+        self._tables: _CaptionTables | None = None
 
     # -------------------------------------------------------------- captions
-    def captions(self, rng: np.random.Generator, themes: np.ndarray, kind: np.ndarray, sponsored_rate: float) -> list[str]:
-        """themes: (n,) theme index per post; kind: 0 on-topic, 1 off-topic, 2 promo, 3 foreign."""
+    @property
+    def tables(self) -> _CaptionTables:
+        if self._tables is None:
+            self._tables = _CaptionTables(self.w)
+        return self._tables
+
+    def captions(self, rng: np.random.Generator, themes: np.ndarray, kind: np.ndarray, sponsored_rate: float) -> np.ndarray:
+        """themes: (n,) theme index per post; kind: 0 on-topic, 1 off-topic, 2 promo, 3 foreign.
+
+        Returns (n,) object array of caption strings. Vectorised over the posts: every token is an
+        id into :class:`_CaptionTables` chosen with numpy, the function words are inserted column
+        by column, and Arrow joins the tokens; the text is the same, character for character, as
+        the per-post rendering it replaced (``tests/data/test_synthetic_speed.py`` keeps that
+        loop as the reference), and the random draws are the same, so a seed gives the same world.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         w = self.w
         n = len(themes)
         n_content = 2 + rng.poisson(4, n)
@@ -503,52 +595,86 @@ class Renderer:
         n_emoji = rng.poisson(0.9, n)
         mention = rng.random(n) < 0.18
         sponsored = rng.random(n) < sponsored_rate
-        ints = rng.integers(0, 1 << 30, size=(n, 32)).tolist()
-        typos = (rng.random((n, 16)) < w.cfg.misspell_rate).tolist()
-        n_content, n_func, n_tags, n_emoji = n_content.tolist(), n_func.tolist(), n_tags.tolist(), n_emoji.tolist()
-        mention, sponsored, kind, themes = mention.tolist(), sponsored.tolist(), kind.tolist(), themes.tolist()
-        out: list[str] = []
-        for i in range(n):
-            t = themes[i]
-            words = w.theme_words[t]
-            r = ints[i]
-            if kind[i] == 3:
-                phrase = vocab.FOREIGN_PHRASES[r[0] % len(vocab.FOREIGN_PHRASES)]
-                tag = words[r[1] % len(words)]
-                out.append(f"{phrase} #{tag} {w.theme_emoji[t][r[2] % len(w.theme_emoji[t])]}")
-                continue
-            src = self.daily if kind[i] == 1 else words
-            toks: list[str] = []
-            nc, nf = min(n_content[i], 12), min(n_func[i], 8)
-            typo = typos[i]
-            for k in range(nc):
-                word = src[r[k] % len(src)]
-                if typo[k]:
-                    word = _typo(word, r[k + 12])
-                toks.append(word)
-            if kind[i] == 2:
-                toks.extend(self.promo[r[20 + k] % len(self.promo)] for k in range(2))
-            for k in range(nf):
-                pos = r[12 + k] % (len(toks) + 1)
-                toks.insert(pos, self.func[r[24 + k] % len(self.func)])
-            text = " ".join(toks)
-            text = text[0].upper() + text[1:] + (".", "!", "", "!!", " ...")[r[31] % 5]
-            parts = [text]
-            emojis = w.theme_emoji[t] if kind[i] != 1 else vocab.GENERIC_EMOJI
-            for k in range(min(n_emoji[i], 3)):
-                parts.append(emojis[(r[5 + k] >> 3) % len(emojis)])
-            if mention[i]:
-                parts.append("@" + _FRIEND_HANDLES[(r[9] >> 2) % len(_FRIEND_HANDLES)])
-            tags = []
-            for k in range(min(n_tags[i], 5)):
-                x = r[(k + 3) * 5 % 32] >> 4
-                tags.append("#" + (src[x % len(src)] if x % 4 else vocab.GENERIC_TAGS[x % len(vocab.GENERIC_TAGS)]))
-            if sponsored[i]:
-                tags.append("#" + vocab.SPONSOR_TAGS[(r[10] >> 5) % len(vocab.SPONSOR_TAGS)])
-            if tags:
-                parts.append(" ".join(dict.fromkeys(tags)))
-            out.append(" ".join(parts))
-        return out
+        r = rng.integers(0, 1 << 30, size=(n, 32))
+        typos = rng.random((n, 16)) < w.cfg.misspell_rate
+        if n == 0:
+            return np.empty(0, dtype=object)
+        tb = self.tables
+        themes = np.asarray(themes, dtype=np.int64)
+        kind = np.asarray(kind, dtype=np.int64)
+        rows = np.arange(n)
+        src = np.where(kind == 1, tb.DAILY, themes)
+        slen = tb.src_len[src]
+        nc, nf = np.minimum(n_content, 12), np.minimum(n_func, 8)
+        # content words (with typos), then two promo words, then function words inserted one by one
+        wid = tb.src_words[src[:, None], r[:, :12] % slen[:, None]]
+        key = r[:, 12:24]
+        wlen = tb.word_len[wid]
+        use = typos[:, :12] & (wlen >= 4)
+        off = np.minimum(key % np.maximum(wlen - 2, 1), tb.typo.shape[2] - 1)
+        wid = np.where(use, tb.typo[wid, (key % 3 != 0).astype(np.int64), off], wid)
+        # the 12 content + 2 promo columns, then where the function words land: inserting at p
+        # moves every token at p or after one place right, so each insertion shifts the earlier ones
+        base = np.where(np.arange(12) < nc[:, None], wid, -1)
+        promo = kind == 2
+        promo_ids = np.stack([tb.promo[r[:, 20 + k] % len(tb.promo)] for k in range(2)], axis=1)
+        base = np.concatenate([base, np.where(promo[:, None], promo_ids, -1)], axis=1)
+        length = nc + 2 * promo
+        # promo words follow the nc content words: move them next to them
+        place = np.where(np.arange(14) < 12, np.arange(14), nc[:, None] + np.arange(14) - 12)
+        fpos = np.zeros((n, 8), dtype=np.int64)
+        for k in range(8):
+            active = (k < nf)[:, None]
+            p = (r[:, 12 + k] % (length + k + 1))[:, None]
+            place += active & (place >= p)
+            fpos[:, :k] += active & (fpos[:, :k] >= p)
+            fpos[:, k] = p[:, 0]
+        width = 22  # 12 content + 2 promo + 8 function words
+        tok = np.full((n, width), -1, dtype=np.int64)
+        ok = base >= 0
+        tok[np.broadcast_to(rows[:, None], ok.shape)[ok], place[ok]] = base[ok]
+        fok = np.arange(8) < nf[:, None]
+        fw = tb.func[r[:, 24:32] % len(tb.func)]
+        tok[np.broadcast_to(rows[:, None], fok.shape)[fok], fpos[fok]] = fw[fok]
+        tok[:, 0] = tb.cap[tok[:, 0]]
+        # emoji, mention, tags (deduplicated, first occurrence kept)
+        eset = np.where(kind == 1, len(tb.emoji_len) - 1, themes)
+        elen = tb.emoji_len[eset]
+        n_e = np.minimum(n_emoji, 3)
+        emo = [np.where(k < n_e, tb.emoji[eset, (r[:, 5 + k] >> 3) % elen], -1) for k in range(3)]
+        men = np.where(mention, tb.mention[(r[:, 9] >> 2) % len(tb.mention)], -1)
+        n_t = np.minimum(n_tags, 5)
+        tags = np.full((n, 6), -1, dtype=np.int64)
+        for k in range(5):
+            x = r[:, (k + 3) * 5 % 32] >> 4
+            word = tb.src_words[src, x % slen]
+            t = np.where(x % 4 != 0, tb.tag[word], tb.generic_tags[x % len(tb.generic_tags)])
+            tags[:, k] = np.where(k < n_t, t, -1)
+        tags[:, 5] = np.where(sponsored, tb.sponsor_tags[(r[:, 10] >> 5) % len(tb.sponsor_tags)], -1)
+        orig = tags.copy()
+        for j in range(1, 6):
+            dup = (orig[:, :j] == orig[:, j:j + 1]).any(axis=1)
+            tags[dup, j] = -1
+
+        def join(ids: np.ndarray, sep: str):
+            """Row i: the strings of ids[i] >= 0, in order, joined with sep ('' for none)."""
+            valid = ids >= 0
+            offsets = np.zeros(len(ids) + 1, dtype=np.int32)
+            np.cumsum(valid.sum(axis=1), out=offsets[1:])
+            values = pc.take(tb.arrow, pa.array(ids[valid]))
+            return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), values), sep)
+
+        text = pc.binary_join_element_wise(join(tok, " "), pc.take(tb.arrow, pa.array(tb.punct[r[:, 31] % 5])), "")
+        rest_ids = np.concatenate([np.stack([*emo, men], axis=1), tags], axis=1)
+        rest = join(rest_ids, " ")
+        normal = pc.if_else(pa.array((rest_ids >= 0).any(axis=1)), pc.binary_join_element_wise(text, rest, " "), text)
+        foreign = join(np.stack([
+            tb.foreign[r[:, 0] % len(tb.foreign)],
+            tb.tag[tb.src_words[themes, r[:, 1] % tb.src_len[themes]]],
+            tb.emoji[themes, r[:, 2] % tb.emoji_len[themes]],
+        ], axis=1), " ")
+        out = pc.if_else(pa.array(kind == 3), foreign, normal)
+        return out.to_numpy(zero_copy_only=False)
 
     # -------------------------------------------------------------- detections
     def detections(self, rng: np.random.Generator, post_ids: list[str], themes: np.ndarray, kind: np.ndarray) -> pd.DataFrame:

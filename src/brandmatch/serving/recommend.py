@@ -332,11 +332,14 @@ class Recommender:
     @classmethod
     def from_dirs(cls, model_dir: str | os.PathLike, data_dir: str | os.PathLike, *,
                   index_dir: str | os.PathLike | None = None, **kwargs: Any) -> "Recommender":
-        """Load a dataset directory and a model saved over its features (checksums verified)."""
-        from brandmatch.data.store import load_dataset
+        """Load a dataset directory and a model saved over its features (checksums verified).
+
+        Only the tables serving reads are loaded (``SERVING_TABLES``: no audiences, audience posts
+        or detections, which at a million influencers are hundreds of millions of rows)."""
+        from brandmatch.data.store import SERVING_TABLES, load_dataset
         from brandmatch.models.base import load_model
 
-        ds = load_dataset(data_dir)
+        ds = load_dataset(data_dir, tables=SERVING_TABLES)
         model = load_model(model_dir, ds.features)
         index = InnerProductIndex.load(index_dir) if index_dir is not None else None
         return cls(model, ds, index=index, **kwargs)
