@@ -243,16 +243,9 @@ class _Transform:
         which = s["which"]
         if self.frame(which).empty:
             return []
-        toks = self.tokens(which, s)
-        idx = self.post_index(which)
-        g = self.groups(which, s.get("settings", {}))
-        docs: dict[str, list[str]] = {a: [] for a in self.ids}
-        for a, p in zip(g["account_id"].tolist(), g["post_id"].tolist()):
-            i = idx.get(p)
-            if i is not None and a in docs:
-                docs[a].extend(toks[i])
+        docs = self.account_docs(which, s)
         token2id = {w: i for i, w in enumerate(s["vocabulary"])}
-        bows = [sorted(Counter(token2id[w] for w in docs[a] if w in token2id).items()) for a in self.ids]
+        bows = [sorted(Counter(token2id[w] for w in d if w in token2id).items()) for d in docs]
         k = int(s["num_topics"])
         gamma0 = self.gamma_init(st, k)
         mask = np.array([len(b) > 0 for b in bows], dtype=bool)
