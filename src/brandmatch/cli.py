@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -83,9 +84,50 @@ def _run_import_mir(args: argparse.Namespace) -> int:
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="tables, feature views, splits and grids of a dataset")
-    p.add_argument("data", type=Path)
+    p = sub.add_parser("info", help="a dataset (tables, feature views, splits, grids) or a trained model "
+                                    "(parameters, provenance, what the recipe chose on the validation grid)")
+    p.add_argument("data", type=Path, metavar="DIR", help="a dataset directory or a model directory")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _model_summary(cfg: dict) -> dict:
+    """What `info` shows of a model's config.json."""
+    params = cfg.get("params", {})
+    extra = cfg.get("extra", {})
+    prov = cfg.get("provenance", {}) or {}
+    return {"model": cfg.get("model"), "recipe": params.get("recipe"),
+            "terms": params.get("terms"), "views": params.get("views"),
+            "best_epoch": extra.get("best_epoch"), "epochs_run": len(extra.get("history") or []),
+            "dataset": (prov.get("dataset") or {}).get("name"), "code": prov.get("code"),
+            "selection": extra.get("selection"), "params": params}
+
+
+def _print_model_summary(m: dict) -> None:
+    print(f"model {m['model']}" + (f" (recipe {m['recipe']})" if m["recipe"] else "")
+          + (f", trained on {m['dataset']}" if m["dataset"] else ""))
+    if m["terms"] is not None:
+        print(f"terms: {', '.join(m['terms'])}   views: {', '.join(m['views'] or [])}")
+    if m["best_epoch"] is not None:
+        print(f"selected epoch {m['best_epoch']} of {m['epochs_run']} on the validation grid")
+    sel = m["selection"]
+    if not sel:
+        print("selection: none (the recipe trains as configured)")
+        return
+    if "skipped" in sel:
+        print(f"selection: skipped ({sel['skipped']})")
+        return
+    print(f"selection on the validation grid ({sel['metric']}, {sel['seconds']:.0f} s):")
+    for v, r in sel.get("views", {}).items():
+        auc = "n/a" if r.get("auc") is None else f"{r['auc']:.3f} +- {r['se']:.3f}"
+        print(f"  view {v:<4} COSINE AUC {auc:<16} {'kept' if r['kept'] else 'left out'}"
+              + (f" ({r['why']})" if r.get("why") and r["kept"] else ""))
+    for c in sel.get("candidates", []):
+        what = ", ".join(f"{k}={v}" for k, v in c["params"].items())
+        res = c.get("skipped") or (f"unavailable: {c['unavailable']}" if "unavailable" in c
+                                   else f"{sel['metric']} {c['valid']:.4f} ({c['seconds']:.0f} s)")
+        print(f"  candidate {what:<60} {res}")
+    chosen = ", ".join(f"{k}={v}" for k, v in sel["chosen"]["params"].items())
+    print(f"  chosen: {chosen} ({sel['metric']} {sel['chosen']['valid']:.4f})")
 
 
 def _print_summary(s: dict) -> None:
@@ -107,7 +149,22 @@ def _print_summary(s: dict) -> None:
 
 def _run_info(args: argparse.Namespace) -> int:
     from brandmatch.data.store import load_dataset
+    from brandmatch.models.base import CONFIG_FILE
 
+    cpath = args.data / CONFIG_FILE
+    if cpath.is_file():  # a model directory
+        try:
+            cfg = json.loads(cpath.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BrandmatchError(f"{cpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+        if not isinstance(cfg, dict) or "model" not in cfg:
+            raise BrandmatchError(f"{cpath}: not a model config (no 'model' key)")
+        m = _model_summary(cfg)
+        if args.json:
+            print(strict_json(m, indent=2, default=str))
+        else:
+            _print_model_summary(m)
+        return 0
     s = load_dataset(args.data).summary()
     if args.json:
         print(strict_json(s, indent=2, default=str))
@@ -378,14 +435,20 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("featurize", help="compute the feature views of a dataset (cached, resumable)")
     p.add_argument("data", type=Path, help="dataset directory")
     p.add_argument("--out", type=Path, default=None, help="feature directory (default: DATA/features)")
-    p.add_argument("--with", dest="with_", default="w2v,effnet",
-                   help="optional stages, comma-separated: minilm, w2v, effnet (default: w2v,effnet)")
+    from brandmatch.features.pipeline import DEFAULT_WITH, OPTIONAL_STAGES
+
+    p.add_argument("--with", dest="with_", default=",".join(DEFAULT_WITH),
+                   help=f"optional stages, comma-separated: {', '.join(OPTIONAL_STAGES)} "
+                        f"(default: {','.join(DEFAULT_WITH)})")
     p.add_argument("--topics", default="auto", help="number of LDA topics, or 'auto' to select (default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="recompute every stage, ignoring cached views")
     p.add_argument("--replace-imported", action="store_true",
                    help="also recompute the views supplied at import (features/<view>.csv); by default they are kept")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    p.add_argument("--engine", default=None, metavar="local|ray",
+                   help="where the per-account transforms run: local (this process) or ray (Ray Data; fitting "
+                        "stays here); default $BRANDMATCH_ENGINE, else local (docs/engines.md)")
 
 
 def _run_featurize(args: argparse.Namespace) -> int:
@@ -408,7 +471,7 @@ def _run_featurize(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data)
     opts = FeaturizeOptions(with_=with_, topics=topics, seed=args.seed, force=args.force,
                             replace_imported=args.replace_imported,
-                            progress=not args.no_progress, shared=shared_dir())
+                            progress=not args.no_progress, shared=shared_dir(), engine=args.engine)
     t0 = _time.perf_counter()
     print(f"{'stage':<16} {'status':<9} {'time':>9}  views")
     reports = featurize(ds, args.out, opts, log=print)
@@ -489,6 +552,13 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ablations", action="store_true", help="skip MORNING's view ablations")
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: see train)")
     p.add_argument("--permutations", type=int, default=10000, help="sign flips of the significance test")
+    p.add_argument("--max-seeds", default=None, metavar="KEY=N,...",
+                   help="fewer seeds for some methods (model names or keys), e.g. mir=1,camera=1; the report says so")
+    p.add_argument("--max-splits", default=None, metavar="KEY=N,...",
+                   help="fewer derived splits for some methods (0: official split only), e.g. camera=0")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute every run (default: finished runs are kept in OUT/<dataset>/runs/ and re-used, "
+                        "so an interrupted benchmark resumes)")
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
@@ -506,44 +576,51 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     command = "brandmatch benchmark" + (f" --data {args.data}" if args.data else "") + \
         (" --quick" if args.quick else f" --seeds {seeds} --splits {splits}") + \
         (f" --models {args.models}" if args.models else "") + (f" --exclude {args.exclude}" if args.exclude else "") + \
-        (" --no-ablations" if args.no_ablations else "")
+        (" --no-ablations" if args.no_ablations else "") + (f" --max-seeds {args.max_seeds}" if args.max_seeds else "") + \
+        (f" --max-splits {args.max_splits}" if args.max_splits else "")
+    caps: dict[str, dict[str, int]] = {"--max-seeds": {}, "--max-splits": {}}
+    for flag, text in (("--max-seeds", args.max_seeds), ("--max-splits", args.max_splits)):
+        # KEY=N,KEY=N,...; a key may hold '=' and ',' (morning:views=c,au=0)
+        found = list(re.finditer(r"\s*(.+?)\s*=\s*(\d+)\s*(?:,|$)", text or ""))
+        if text and "".join(f.group(0) for f in found) != text:
+            raise BrandmatchError(f"{flag}: expected KEY=N[,KEY=N...], got {text!r}")
+        for f in found:
+            caps[flag][f.group(1)] = int(f.group(2))
     with tempfile.TemporaryDirectory(prefix="brandmatch-quick-") as tmp:
         ds = load_dataset(args.data) if args.data is not None else quick_world(Path(tmp) / "synthetic-small")
         _, text, written = run_benchmark(ds, args.out, seeds=seeds, splits=splits, quick=args.quick,
                                          include=split(args.models), exclude=split(args.exclude),
                                          ablations=not args.no_ablations, threads=args.threads,
-                                         n_permutations=args.permutations, command=command)
+                                         n_permutations=args.permutations, command=command,
+                                         cache=not args.no_cache, max_seeds=caps["--max-seeds"],
+                                         max_splits=caps["--max-splits"])
     print(text)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
 
 def _add_results(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("results", help="regenerate docs/results.md (MORNING variants vs baselines, 3 seeds)")
-    p.add_argument("--data", type=Path, required=True, help="the imported public dataset (brandmatch import-mir)")
-    p.add_argument("--synthetic", type=Path, default=None, help="optional featurized synthetic paper world")
-    p.add_argument("--out", type=Path, default=Path("docs/results.md"))
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
-    p.add_argument("--cache", type=Path, default=Path("reports/results-cache"),
-                   help="per-run results are cached here (a re-run only computes what is missing)")
-    p.add_argument("--synthetic-params", default=None, metavar="JSON",
-                   help="MORNING parameter overrides for the synthetic world (e.g. smaller towers)")
-    p.add_argument("--synthetic-seeds", type=int, default=None, help="seeds on the synthetic world (default: --seeds)")
+    p = sub.add_parser("results", help="write docs/results.md from the benchmark JSON files (run `brandmatch "
+                                       "benchmark --data DIR` once per dataset first)",
+                       description="Assemble docs/results.md from reports/<dataset>/benchmark.json, one per dataset "
+                                   "(e.g. `brandmatch benchmark --data data/mir-public` and `--data "
+                                   "data/synthetic-paper-seed0`): main table with intervals, the paper's numbers, "
+                                   "Holm p-values vs COSINE, repeated splits, ablations and a generated reading. "
+                                   "Nothing is trained.")
+    p.add_argument("--from", dest="sources", type=Path, action="append", default=None, metavar="PATH",
+                   help="a report folder holding <dataset>/benchmark.json, or a benchmark.json file "
+                        "(repeatable; default: reports/)")
+    p.add_argument("--out", type=Path, default=Path("docs/results.md"), help="markdown to write (default: docs/results.md)")
 
 
 def _run_results(args: argparse.Namespace) -> int:
-    from brandmatch.evaluation.experiments import run_results
+    from brandmatch.evaluation.experiments import find_benchmarks, write_results
 
-    variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
-    try:
-        sparams = json.loads(args.synthetic_params) if args.synthetic_params else None
-    except json.JSONDecodeError as exc:
-        raise BrandmatchError(f"--synthetic-params: invalid JSON ({exc})") from None
-    text = run_results(args.data, args.out, synthetic=args.synthetic, seeds=args.seeds, variants=variants,
-                       cache=args.cache, synthetic_params=sparams, synthetic_seeds=args.synthetic_seeds)
+    sources = args.sources or [Path("reports")]
+    command = "brandmatch results " + " ".join(f"--from {s}" for s in sources) + f" --out {args.out}"
+    text = write_results(sources, args.out, command=command)
     print(text)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} from {', '.join(str(p) for p in find_benchmarks(sources))}")
     return 0
 
 
@@ -563,9 +640,26 @@ def _add_serving_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-engagement", default=None, metavar="X",
                    help="lowest engagement rate (likes + comments) / followers; unknown rates are kept")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
-    p.add_argument("--index-kind", choices=("exact", "hnsw"), default="exact", help="influencer index (default exact)")
+    _add_index_kind(p)
     p.add_argument("--index-dir", type=Path, default=None,
                    help="reuse the influencer index saved there (built and saved there when absent)")
+
+
+def _add_index_kind(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index-kind", choices=("exact", "hnsw", "ivf"), default="exact",
+                   help="influencer index: exact (default), hnsw or ivf (approximate; docs/web-api.md)")
+    p.add_argument("--nprobe", type=int, default=None, metavar="N",
+                   help="ivf: cells scanned per query (default 64; more = higher recall, slower)")
+
+
+def _index_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Recommender keyword arguments of --index-kind / --nprobe (one-line error on a bad value)."""
+    from brandmatch.serving.index import IVFParams
+
+    if args.nprobe is not None and args.index_kind != "ivf":
+        raise BrandmatchError(f"--nprobe applies to --index-kind ivf only (got --index-kind {args.index_kind})")
+    ivf = IVFParams(nprobe=args.nprobe) if args.nprobe is not None else None
+    return {"index_kind": args.index_kind, "ivf": ivf}
 
 
 def _number(value: str | None, flag: str, kind: type) -> Any:
@@ -634,7 +728,7 @@ def _recommender(args: argparse.Namespace):
     from brandmatch.serving.recommend import Recommender
 
     saved = args.index_dir is not None and (args.index_dir / "manifest.json").exists()
-    rec = Recommender.from_dirs(args.model_dir, args.data, index_kind=args.index_kind,
+    rec = Recommender.from_dirs(args.model_dir, args.data, **_index_options(args),
                                 index_dir=args.index_dir if saved else None)
     if args.index_dir is not None and not saved:
         rec.save_index(args.index_dir)
@@ -690,6 +784,54 @@ def _run_similar(args: argparse.Namespace) -> int:
 
 
 
+# ---------------------------------------------------------------- embed (batch, local or Ray)
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="every influencer's vector (model.embed) to Parquet, on the local engine or Ray")
+    p.add_argument("--model-dir", type=Path, required=True, help="a model saved by `brandmatch train`")
+    p.add_argument("--data", type=Path, required=True, help="the dataset directory the model was trained on")
+    p.add_argument("--out", type=Path, required=True, help="Parquet file to write (account_id, vector)")
+    p.add_argument("--engine", default=None, metavar="local|ray",
+                   help="local (this process) or ray; default $BRANDMATCH_ENGINE, else local (docs/engines.md)")
+    p.add_argument("--shard-size", type=int, default=None, help="influencers per Ray shard (default 16384)")
+    p.add_argument("--index-dir", type=Path, default=None,
+                   help="also build the influencer index from these vectors and save it there "
+                        "(`recommend --index-dir` then loads it)")
+    p.add_argument("--index-kind", default="exact", help="exact, hnsw or ivf (with --index-dir)")
+
+
+def _run_embed(args: argparse.Namespace) -> int:
+    import time as _time
+
+    from brandmatch.data.store import SERVING_TABLES, load_dataset
+    from brandmatch.features.engine import resolve_engine
+    from brandmatch.models.base import load_model
+    from brandmatch.serving.batch import SHARD_INFLUENCERS, embed_influencers, write_vectors
+    from brandmatch.serving.index import KINDS, InnerProductIndex
+
+    engine = resolve_engine(args.engine)
+    shard = SHARD_INFLUENCERS if args.shard_size is None else args.shard_size
+    if shard < 1:
+        raise BrandmatchError(f"--shard-size must be an integer >= 1, got {args.shard_size}")
+    if args.index_dir is not None and args.index_kind not in KINDS:
+        raise BrandmatchError(f"--index-kind {args.index_kind!r}: allowed values: {', '.join(KINDS)}")
+    ds = load_dataset(args.data, tables=SERVING_TABLES)  # embedding reads features, not posts
+    model = load_model(args.model_dir, ds.features)
+    acc = ds.accounts
+    ids = acc.loc[acc["role"] == "influencer", "account_id"].astype(str).tolist()
+    t0 = _time.perf_counter()
+    vecs = embed_influencers(model, ids, engine, shard_size=shard)
+    secs = _time.perf_counter() - t0
+    write_vectors(args.out, ids, vecs)
+    print(f"embedded {len(ids):,} influencers x {vecs.shape[1]} on {engine} in {secs:.1f}s "
+          f"({len(ids) / max(secs, 1e-9):,.0f}/s); vectors in {args.out}")
+    if args.index_dir is not None:
+        InnerProductIndex(ids, vecs, args.index_kind).save(args.index_dir)
+        print(f"{args.index_kind} index in {args.index_dir}")
+    return 0
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -699,7 +841,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, help="the dataset directory the model was trained on")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument("--index-kind", choices=("exact", "hnsw"), default="exact", help="influencer index (default exact)")
+    _add_index_kind(p)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -725,7 +867,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         raise BrandmatchError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
     def load() -> Recommender:  # also what a reload (POST /api/admin/reload or SIGHUP) reads again
-        return Recommender.from_dirs(args.model_dir, args.data, index_kind=args.index_kind)
+        return Recommender.from_dirs(args.model_dir, args.data, **_index_options(args))
 
     rec = load()
     rec.index  # build the influencer index before the first request
@@ -762,6 +904,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], None], Callable
     "benchmark": (_add_benchmark, _run_benchmark),
     "recommend": (_add_recommend, _run_recommend),
     "similar": (_add_similar, _run_similar),
+    "embed": (_add_embed, _run_embed),
     "serve": (_add_serve, _run_serve),
 }
 

@@ -262,3 +262,65 @@ def test_one_positive_construction_is_reconstruction_b():
     with pytest.raises(ModelError, match="parameter 'construction' = 'B' is not allowed"):
         make_sampler("k_buckets", _coop(), POOL, construction="B")
     assert create("mir", construction="one_positive").training_spec().sampler_options["construction"] == "one_positive"
+
+
+# ------------------------------------------------------------------ recipes (K = 2, 3, 4)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_shipped_recipes_k2_k3_k4(k):
+    from brandmatch.models.recipes import load_recipe, recipe_names
+
+    assert recipe_names("mir") == ["k2", "k3", "k4"]
+    r = load_recipe("mir", f"k{k}")
+    assert r.description and r.source and r.params["k"] == k
+    model = create("mir", recipe=f"k{k}")
+    assert model.config["k"] == k and model.get_params()["recipe"] == f"k{k}"
+    assert model.training_spec().sampler_options["k"] == k
+    # the paper's widths stay the defaults; a recipe's reduced width says why in its source
+    assert create("mir").config["visual_hidden"] == 4096
+    if model.config["visual_hidden"] != 4096:
+        assert "visual_hidden" in r.source
+    # explicit parameters win over the recipe's
+    assert create("mir", recipe=f"k{k}", lr=0.05).config["lr"] == 0.05
+
+
+def test_recipe_smoke_fit_and_round_trip(tmp_path):
+    model, feats, co, brands, infs = fit_mir(recipe="k2", epochs=1)
+    assert model.config["k"] == 2 and np.isfinite(model.score(brands, infs)).all()
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m", feats)
+    assert again.recipe == "k2" and again.config == model.config
+    np.testing.assert_array_equal(again.score(brands, infs), model.score(brands, infs))
+
+
+def test_unknown_recipe_is_one_line():
+    with pytest.raises(ModelError, match=r"mir: unknown recipe 'k9' \(known: k2, k3, k4"):
+        create("mir", recipe="k9")
+
+
+def test_train_with_a_recipe_through_the_cli(tmp_path):
+    data = tmp_path / "tiny"
+    write_dataset(make_tiny_dataset(), data)
+    out = tmp_path / "model"
+    params = ["visual_hidden=4", "text_hidden=4", "extra_hidden=4", "d=3", "batch_size=4", "init_std=0.0"]
+    assert main(["train", "--model", "mir", "--recipe", "k3", "--data", str(data), "--out", str(out), "--epochs", "1",
+                 "--threads", "1", "--no-progress"] + sum((["--param", p] for p in params), [])) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["params"]["recipe"] == "k3" and config["params"]["k"] == 3
+
+
+@pytest.mark.parametrize("name, key, value, paper", [
+    ("hptr", "visual_hidden", 512, 4096),
+    ("catr", "similarity_layers", [512, 512, 256], [1024, 1024, 512]),
+    ("camera", "similarity_layers", [512, 512, 256], [1024, 1024, 512]),
+])
+def test_cpu_recipes_of_the_other_baselines(name, key, value, paper):
+    from brandmatch.models.base import MODELS
+    from brandmatch.models.recipes import load_recipe
+
+    model = create(name, recipe="cpu")
+    assert model.config[key] == value and create(name).config[key] == paper  # the paper's stays the default
+    assert key in load_recipe(name, "cpu").source
+    again = MODELS[name].from_params(model.get_params())
+    assert again.config == model.config and again.recipe == "cpu"

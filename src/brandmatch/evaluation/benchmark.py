@@ -7,7 +7,8 @@ Protocol:
 
 - **Methods** (:func:`benchmark_methods`): one row per registered model without recipes, one per
   shipped recipe of a model with recipes (``models.recipes.recipe_names``); MORNING's view
-  ablations (Table IV) run its default recipe with ``views`` restricted. A model that cannot run on
+  ablations (Table IV) run its default recipe with ``views`` restricted (and ``select`` off, so the
+  views stay as given). A model that cannot run on
   the data (``ModelUnavailable``) is an n/a row.
 - **Fitting**: every run goes through :func:`brandmatch.training.workflow.fit_model` (train split,
   validation grid for model selection; the test grid is only scored). Models with a ``seed``
@@ -22,11 +23,23 @@ Protocol:
   splits (each split's mean over seeds) on the derived ones.
 - **Significance** (:mod:`brandmatch.evaluation.significance`): per-brand AP and AUC (mean over
   seeds) of every method vs COSINE and vs the best method (highest mean VALIDATION MAP on the
-  official split), sign-flip randomization test over brands, Holm-corrected within each family
+  official split, the ORACLE excluded), sign-flip randomization test over brands, Holm-corrected within each family
   (table x reference x metric: the main table and the ablations are separate families); on the official test brands, and pooled over the (split, brand) units of
   the derived splits.
 
-Writes ``<out>/<dataset>/benchmark.json`` (strict JSON), ``benchmark.md`` and PNG plots.
+- **Budget**: ``--max-seeds KEY=N`` / ``--max-splits KEY=N`` give slow methods fewer seeds or
+  derived splits (0: official split only); the report's seed note names them.
+- **Cache** (:class:`RunCache`): every finished run is stored as strict JSON in
+  ``<out>/<dataset>/runs/<key>.json``, key = hash of the method's run key (model and parameters),
+  the split (name and content), the seed and the dataset's feature checksums; written atomically,
+  so an interrupted benchmark resumes and a second invocation only computes what is missing
+  (``--no-cache`` recomputes; a run that raised is retried). Changes to the code or to a recipe
+  file's values (the run key names the recipe, not its content) do not invalidate stored runs:
+  delete ``runs/`` (or bump :data:`RUN_CACHE_VERSION`) after changing a model or a recipe.
+
+Writes ``<out>/<dataset>/benchmark.json`` (strict JSON), ``benchmark.md`` and PNG plots;
+``brandmatch results --from <out>`` (:mod:`brandmatch.evaluation.experiments`) turns the datasets'
+JSON files into docs/results.md.
 """
 
 from __future__ import annotations
@@ -134,11 +147,13 @@ def benchmark_methods(*, quick: bool = False, ablations: bool = True) -> list[Me
     if ablations and "morning" in MODELS:
         default = MODELS["morning"].default_recipe
         extra = {k: v for k, v in QUICK_PARAMS.items() if k in _param_names("morning")} if quick else {}
+        # fixed views: a recipe's validation-based selection (select = true) would re-choose them
+        fixed = {"select": False} if "select" in _param_names("morning") else {}
         for label, views in ABLATIONS:
             if quick and label not in QUICK_ABLATIONS:
                 continue
             out.append(Method(f"morning:views={views}", f"MORNING {default} {label}", "morning",
-                              {"recipe": default, "views": views.split(","), **extra}, "ablation"))
+                              {"recipe": default, "views": views.split(","), **fixed, **extra}, "ablation"))
     return out
 
 
@@ -240,6 +255,89 @@ class Run:
     seconds: float = 0.0
 
 
+#: bump when a Run's meaning changes (metrics, protocol): older run files are then ignored
+RUN_CACHE_VERSION = 1
+
+
+def features_checksum(ds: Dataset) -> str:
+    """SHA-256 over the dataset's feature views (name and content checksum of each, sorted)."""
+    feats = ds.features
+    names = sorted(feats.names()) if feats is not None else []
+    return hashlib.sha256(json.dumps({n: feats[n].checksum() for n in names}, sort_keys=True).encode()).hexdigest()
+
+
+def split_checksum(ds: Dataset) -> str:
+    """SHA-256 over what defines a split: the train / validation / test brands and the candidate grids."""
+    h = hashlib.sha256()
+    for role in ("train", "validation", "test"):
+        h.update(json.dumps([role, [str(b) for b in ds.brands(role)]]).encode())
+    for name in sorted(ds.grid_names()):
+        g = ds.grid(name)
+        h.update(json.dumps([name, [str(b) for b in g.brand_ids], [str(m) for m in g.influencer_ids]]).encode())
+        h.update(np.ascontiguousarray(g.labels, dtype=np.int8).tobytes())
+    return h.hexdigest()
+
+
+def run_cache_key(method: Method, split: str, seed: int | None, features: str, split_sum: str) -> str:
+    """The run file's name: a hash of the method's run key, the split (name and content), the seed and
+    the feature checksums (a run is reused only for the same model, parameters, data and seed)."""
+    doc = {"version": RUN_CACHE_VERSION, "run_key": method.run_key, "split": split, "split_sha256": split_sum,
+           "seed": seed, "features_sha256": features}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _nan(x: Any) -> Any:
+    """Strict JSON's nulls back to NaN (numbers and lists / dicts of numbers)."""
+    if x is None:
+        return math.nan
+    if isinstance(x, list):
+        return [_nan(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _nan(v) for k, v in x.items()}
+    return x
+
+
+def run_to_json(run: "Run", about: dict[str, Any]) -> dict[str, Any]:
+    return {"about": about, "run": dataclasses.asdict(run)}
+
+
+def run_from_json(doc: dict[str, Any]) -> "Run":
+    r = doc["run"]
+    return Run(bool(r["available"]), r.get("reason"), _nan(r.get("metrics") or {}), _nan(r.get("valid") or {}),
+               _nan(r.get("per_category") or {}), _nan(r.get("per_brand") or {}), float(r.get("seconds") or 0.0))
+
+
+class RunCache:
+    """Finished runs as strict JSON files, ``<folder>/<run_cache_key>.json``, written atomically, so an
+    interrupted benchmark resumes where it stopped and a second invocation only computes what is
+    missing. A run that raised (``failed: ...``) is not stored: it is retried next time."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.hits = 0
+
+    def path(self, key: str) -> Path | None:
+        return self.folder / f"{key}.json" if self.folder is not None else None
+
+    def get(self, key: str) -> "Run | None":
+        path = self.path(key)
+        if path is None or not path.exists():
+            return None
+        try:
+            run = run_from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable or from an older layout: recompute
+        self.hits += 1
+        return run
+
+    def put(self, key: str, run: "Run", about: dict[str, Any]) -> None:
+        path = self.path(key)
+        if path is None or (run.reason or "").startswith("failed:"):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, run_to_json(run, about))
+
+
 def run_once(ds: Dataset, method: Method, seed: int | None, threads: int | None) -> Run:
     """Fit through the training workflow, then score the validation and test grids."""
     from brandmatch.models.base import create, score_grid
@@ -309,6 +407,7 @@ def summarise_runs(runs: Sequence[Run]) -> dict[str, Any]:
 def summarise_splits(per_split: Sequence[Sequence[Run]]) -> dict[str, Any]:
     """Derived splits: each split's mean over seeds, then mean and 95% interval over splits."""
     means = []
+    per_split = [runs for runs in per_split if runs]  # [] = not run on that split (--max-splits)
     for runs in per_split:
         ok = [r for r in runs if r.available]
         if not ok:
@@ -317,7 +416,7 @@ def summarise_splits(per_split: Sequence[Sequence[Run]]) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             means.append({m: float(np.nanmean([r.metrics[m] for r in ok])) for m in METRICS})
     if not means:
-        return {"available": False, "reason": "no derived split"}
+        return {"available": False, "reason": "not run on the derived splits"}
     return {"available": True, "splits": len(means), "metrics": {m: _interval([x[m] for x in means]) for m in METRICS}}
 
 
@@ -480,6 +579,22 @@ def write_plots(doc: dict[str, Any], folder: Path) -> list[Path]:
     return written
 
 
+def _seed_note(doc: dict[str, Any]) -> list[str]:
+    """One line on the seeds: all seeded methods, and those run with fewer (``--max-seeds``)."""
+    fewer = {k: m["seeds"] for k, m in doc["methods"].items()
+             if m.get("seeded") and m.get("seeds") is not None and m["seeds"] < doc["seeds"]}
+    text = f"Seeded methods run with seeds 0..{doc['seeds'] - 1} on every split; training-free ones once."
+    if fewer:
+        text += " Fewer seeds (to fit the CPU budget): " + ", ".join(
+            f"{doc['methods'][k]['label']} {n}" for k, n in fewer.items()) + "."
+    capped = {k: m["splits"] for k, m in doc["methods"].items()
+              if m.get("splits") is not None and m["splits"] < doc["splits"]}
+    if capped:
+        text += " Fewer derived splits (CPU budget; n/a or fewer splits in the derived tables): " + ", ".join(
+            f"{doc['methods'][k]['label']} {n}" for k, n in capped.items()) + "."
+    return [text, ""]
+
+
 def markdown(doc: dict[str, Any]) -> str:
     labels = {k: m["label"] for k, m in doc["methods"].items()}
     main = {k: doc["official"][k] for k, m in doc["methods"].items() if m["table"] == "main"}
@@ -498,7 +613,7 @@ def markdown(doc: dict[str, Any]) -> str:
              "reference and metric; "
              f"'best' = highest mean validation MAP on the official split ({labels.get(best, best)}).", "",
              f"Official test grid: {doc['grids']['official']}. Derived splits: {doc['splits']} "
-             f"({doc['grids'].get('derived', '-')}).", "",
+             f"({doc['grids'].get('derived', '-')}).", "", *_seed_note(doc),
              "## Table III analogue: all methods, official split", "", _table(main, labels, sig, paper_main), ""]
     if doc["splits"]:
         derived = {k: doc["derived"][k] for k in main}
@@ -531,9 +646,16 @@ def markdown(doc: dict[str, Any]) -> str:
 def run_benchmark(ds: Dataset, out: str | os.PathLike, *, seeds: int = 3, splits: int = 5, quick: bool = False,
                   include: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
                   ablations: bool = True, threads: int | None = None, n_permutations: int = N_PERMUTATIONS,
-                  command: str = "brandmatch benchmark", log: Callable[[str], None] | None = None
-                  ) -> tuple[dict[str, Any], str, list[Path]]:
-    """Run everything and write ``out/<dataset>/benchmark.{json,md}`` and PNGs; returns (doc, markdown, paths)."""
+                  command: str = "brandmatch benchmark", log: Callable[[str], None] | None = None,
+                  cache: bool = True, max_seeds: dict[str, int] | None = None,
+                  max_splits: dict[str, int] | None = None) -> tuple[dict[str, Any], str, list[Path]]:
+    """Run everything and write ``out/<dataset>/benchmark.{json,md}`` and PNGs; returns (doc, markdown, paths).
+
+    With ``cache`` every finished run is kept in ``out/<dataset>/runs/`` (:class:`RunCache`) and
+    re-used by the next invocation. ``max_seeds`` caps the seeds of some methods (model name or
+    method key -> number of seeds, e.g. ``{"camera": 1}`` for the slow ones) and ``max_splits`` the
+    derived splits they run on (0: the official split only; their derived cells are then n/a); the
+    report says so."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if seeds < 1:
         raise BenchmarkError(f"--seeds must be >= 1, got {seeds}")
@@ -543,36 +665,73 @@ def run_benchmark(ds: Dataset, out: str | os.PathLike, *, seeds: int = 3, splits
         raise BenchmarkError(f"--permutations must be >= 1, got {n_permutations}")
     if "test" not in ds.grid_names():
         raise BenchmarkError(f"{ds.path or ds.name}: no test grid to evaluate on")
-    methods = select_methods(benchmark_methods(quick=quick, ablations=ablations), include, exclude)
+    every = benchmark_methods(quick=quick, ablations=ablations)
+    methods = select_methods(every, include, exclude)
+    max_seeds = dict(max_seeds or {})
+    known = {m.key for m in every} | {m.model for m in every}
+    max_splits = dict(max_splits or {})
+    for flag, caps, low in (("--max-seeds", max_seeds, 1), ("--max-splits", max_splits, 0)):
+        for name, n in caps.items():
+            if name not in known:
+                raise BenchmarkError(f"{flag}: unknown method {name!r} (known: {', '.join(sorted(known))})")
+            if n < low:
+                raise BenchmarkError(f"{flag}: {name}={n} must be >= {low}")
+
+    def n_splits(m: Method) -> int:
+        return min(splits, max_splits.get(m.key, max_splits.get(m.model, splits)))
+
+    def n_seeds(m: Method) -> int | None:
+        if not seeded(m.model):
+            return None
+        return min(seeds, max_seeds.get(m.key, max_seeds.get(m.model, seeds)))
     datasets = {OFFICIAL: ds}
     for s in range(1, splits + 1):
         datasets[f"split{s}"] = derived_split(ds, s)
-    cache: dict[tuple[str, str, int | None], Run] = {}
+    disk = RunCache(Path(out) / ds.name / "runs" if cache else None)
+    fsum = features_checksum(ds) if cache else ""
+    cache: dict[tuple[str, str, int | None], Run] = {}  # type: ignore[no-redef]  (runs shared within this call)
     runs: dict[str, dict[str, list[Run]]] = {m.key: {} for m in methods}
-    for split, sds in datasets.items():
+    for index, (split, sds) in enumerate(datasets.items()):  # index 0: official, i: split i
+        ssum = split_checksum(sds) if disk.folder is not None else ""
         for m in methods:
-            seed_list: list[int | None] = list(range(seeds)) if seeded(m.model) else [None]
+            if index > n_splits(m):
+                runs[m.key][split] = []
+                continue
+            n = n_seeds(m)
+            seed_list: list[int | None] = list(range(n)) if n is not None else [None]
             got = []
             for seed in seed_list:
                 ck = (split, m.run_key, seed)
                 if ck not in cache:
+                    key = run_cache_key(m, split, seed, fsum, ssum)
+                    stored = disk.get(key)
+                    if stored is not None:
+                        cache[ck] = stored
+                        got.append(stored)
+                        continue
                     try:
                         cache[ck] = run_once(sds, m, seed, threads)
                     except Exception as exc:  # a model that breaks must not sink the whole benchmark
                         cache[ck] = Run(False, f"failed: {type(exc).__name__}: {exc}".splitlines()[0])
                     r = cache[ck]
+                    disk.put(key, r, {"dataset": ds.name, "split": split, "method": m.key, "run_key": m.run_key,
+                                      "seed": seed})
                     log(f"[benchmark] {split} {m.key}" + (f" seed {seed}" if seed is not None else "") + ": "
                         + (", ".join(f"{k} {r.metrics[k]:.3f}" for k in ("AUC", "R@50", "MAP")) if r.available
                            else str(r.reason)) + f" ({r.seconds:.1f}s)")
                 got.append(cache[ck])
             runs[m.key][split] = got
+    if disk.hits:
+        log(f"[benchmark] re-used {disk.hits} stored runs from {disk.folder}")
     derived_names = [s for s in datasets if s != OFFICIAL]
     official = {m.key: summarise_runs(runs[m.key][OFFICIAL]) for m in methods}
     derived = {m.key: summarise_splits([runs[m.key][s] for s in derived_names]) for m in methods}
     # significance: official brands; pooled (split, brand) units of the derived splits
     n_off = len(ds.grid("test").brand_ids)
     pb_off = {m.key: {t: per_brand_mean(runs[m.key][OFFICIAL], t, n_off) for t in TESTED} for m in methods}
-    vmap = {k: s["valid"]["MAP"]["mean"] for k, s in official.items() if s.get("available")}
+    models = {m.key: m.model for m in methods}
+    vmap = {k: s["valid"]["MAP"]["mean"] for k, s in official.items()
+            if s.get("available") and models[k] != "oracle"}  # the oracle knows the truth: never "best"
     vmap = {k: v for k, v in vmap.items() if v is not None and not math.isnan(v)}
     ref = next((m.key for m in methods if m.model == REFERENCE and m.key == REFERENCE), None)
     best = max(vmap, key=lambda k: vmap[k]) if vmap else None
@@ -595,7 +754,8 @@ def run_benchmark(ds: Dataset, out: str | os.PathLike, *, seeds: int = 3, splits
         "permutations": n_permutations, "grids": grids,
         "paper_rows": ds.name == "mir-public",
         "methods": {m.key: {"label": m.label, "model": m.model, "params": m.params, "table": m.table,
-                            "seeded": seeded(m.model)} for m in methods},
+                            "seeded": seeded(m.model), "seeds": n_seeds(m), "splits": n_splits(m)}
+                    for m in methods},
         "official": official, "derived": derived, "significance": sig,
         "per_brand": {"official": {k: {t: v.tolist() for t, v in d.items()} for k, d in pb_off.items()},
                       "brands": [str(b) for b in g.brand_ids]},

@@ -51,6 +51,7 @@ from brandmatch.models.concepts import concept_embeddings, concept_profiles
 from brandmatch.models.layers import MLP, load_module_state, module_state
 from brandmatch.models.mir import METRICS, engagement_rate
 from brandmatch.models.params import Param, describe, resolve
+from brandmatch.models.recipes import RecipeParams, recipe_config
 
 PAIR_CHUNK = 8192
 
@@ -92,7 +93,7 @@ class CameraNet(nn.Module):
 
 
 @register
-class CameraRanker(Ranker):
+class CameraRanker(RecipeParams, Ranker):
     """CAMERA: concepts, bi-directional concept attention, similarity x endorsement x influence."""
 
     name = "camera"
@@ -127,8 +128,10 @@ class CameraRanker(Ranker):
         Param("seed", 0, "int", "ours: seed of initialisation, sampling and dropout (the code: 42)", low=0),
     )
 
-    def __init__(self, **params: Any):
-        self.config = resolve(self.name, self.PARAMS, params)
+    def __init__(self, recipe: str | None = None, **params: Any):
+        self.recipe = recipe
+        self.recipe_info_, values, owner = recipe_config(self.name, recipe, params)
+        self.config = resolve(owner, self.PARAMS, values)
         for key in ("attention_layers", "similarity_layers"):
             if not self.config[key]:
                 raise ModelError(f"{self.name}: parameter {key!r} = [] is not allowed (allowed: a non-empty list of "
@@ -142,9 +145,6 @@ class CameraRanker(Ranker):
     @classmethod
     def describe_params(cls) -> list[str]:
         return describe(cls.PARAMS)
-
-    def get_params(self) -> dict[str, Any]:
-        return dict(self.config)
 
     # ------------------------------------------------------------ fitting
     def fit(self, train: CooperationSet | None, features: FeatureSet, valid: CandidateGrid | None = None,

@@ -29,6 +29,12 @@ K - 1 non-partners); ``lists_per_positive`` = 1 list per training pair per epoch
 suggests ~5); Adam (the workflow's optimizer; the authors used plain SGD) with the code's base lr 0.001 and
 x0.99 decay per epoch (the code: x0.99 per 400 steps); L1 0.001 (the K = 2, 3 scripts); model
 selection on validation brands (the authors evaluated on the test list).
+
+Recipes (``src/brandmatch/recipes/mir/{k2,k3,k4}.toml``, ``brandmatch train --model mir --recipe
+k3``): the paper's K = 2, 3, 4 with the authors' per-K scripts' lr and L1, and ``visual_hidden``
+512 for a CPU budget (reason in each file's ``source``). Without a recipe the defaults below are
+the paper's (K = 4, 4,096-wide visual towers). HPTR, CATR and CAMERA take a recipe the same way
+(``cpu``: narrower layers).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import register
 from brandmatch.models.composed import ComposedRanker, LossSpec, TrainingSpec
 from brandmatch.models.params import Param, describe, resolve
+from brandmatch.models.recipes import RecipeParams, recipe_config
 from brandmatch.models.terms.base import ScoreTerm
 from brandmatch.models.terms.bilinear import PART, BilinearTerm
 
@@ -61,23 +68,22 @@ def engagement_rate(features: FeatureSet, ids: Sequence[str]) -> np.ndarray:
     return np.where(ok, (likes + comments) / np.where(ok, followers, 1.0), np.nan)
 
 
-class BilinearRanker(ComposedRanker):
+class BilinearRanker(RecipeParams, ComposedRanker):
     """Models on MIR's account representation: flat parameters, the ``bilinear`` term only."""
 
     learns = True
     OWN: ClassVar[tuple[Param, ...]] = ()
     REDUCE: ClassVar[str] = "mean"
 
-    def __init__(self, **params: Any):
+    def __init__(self, recipe: str | None = None, **params: Any):
         super().__init__()
-        self.config = resolve(self.name, self.PARAMS, params)
+        self.recipe = recipe
+        self.recipe_info_, values, owner = recipe_config(self.name, recipe, params)
+        self.config = resolve(owner, self.PARAMS, values)
 
     @classmethod
     def describe_params(cls) -> list[str]:
         return describe(cls.PARAMS)
-
-    def get_params(self) -> dict[str, Any]:
-        return dict(self.config)
 
     def make_terms(self) -> list[ScoreTerm]:
         return [BilinearTerm(**{p.name: self.config[p.name] for p in TERM_PARAMS}, reduce=self.REDUCE)]
@@ -130,8 +136,8 @@ class MirRanker(BilinearRanker):
     )
     PARAMS = (*OWN, *TERM_PARAMS)
 
-    def __init__(self, **params: Any):
-        super().__init__(**params)
+    def __init__(self, recipe: str | None = None, **params: Any):
+        super().__init__(recipe, **params)
         self.competence_: str | None = None
 
     def training_cooperations(self, train: CooperationSet, features: FeatureSet) -> CooperationSet:

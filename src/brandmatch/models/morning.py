@@ -30,7 +30,7 @@ from brandmatch.errors import ModelError
 from brandmatch.models.base import register
 from brandmatch.models.composed import ComposedRanker, LossSpec, TrainingSpec
 from brandmatch.models.params import Param, describe, resolve, unknown
-from brandmatch.models.recipes import Recipe, load_recipe
+from brandmatch.models.recipes import Recipe, RecipeParams, load_recipe
 from brandmatch.models.terms import TERMS
 from brandmatch.models.terms.base import VIEW_INPUTS, VIEW_ORDER, ScoreTerm
 
@@ -42,7 +42,7 @@ _TEXT_SUFFIX = {"topics": "", "tfidf": "_tfidf"}
 
 
 @register
-class MorningRanker(ComposedRanker):
+class MorningRanker(RecipeParams, ComposedRanker):
     """MORNING and its recipes; every default of :attr:`PARAMS` is the paper's (or marked ours)."""
 
     name = "morning"
@@ -128,9 +128,6 @@ class MorningRanker(ComposedRanker):
             config.update(resolve(owner, specs, {f"{kind}.{k}": v for k, v in tvalues.items()}))
         return config
 
-    def get_params(self) -> dict[str, Any]:
-        return {"recipe": self.recipe, **self.config}
-
     def set_params(self, **params: Any) -> "MorningRanker":
         """Change parameters before fitting (validated as in ``__init__``; replacing ``terms`` drops
         the values of terms no longer used). Returns self."""
@@ -149,15 +146,6 @@ class MorningRanker(ComposedRanker):
         if not self.config["select"]:
             return None
         return dict(self.recipe_info_.select) if self.recipe_info_ is not None else {}
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "MorningRanker":
-        """Rebuild from saved parameters: every value is recorded, so the recipe file is not re-read."""
-        values = dict(params)
-        recipe = values.pop("recipe", None)
-        model = cls(None, **values)
-        model.recipe = recipe
-        return model
 
     @classmethod
     def describe_params(cls) -> list[str]:

@@ -93,3 +93,23 @@ def recipe_config(model: str, recipe: str | None, params: dict[str, Any]) -> tup
     info = load_recipe(model, recipe) if recipe is not None else None
     owner = model + (f" (recipe {recipe!r})" if recipe is not None else "")
     return info, {**(info.params if info else {}), **params}, owner
+
+
+class RecipeParams:
+    """``get_params`` / ``from_params`` of a model built as ``cls(recipe, **params)`` that keeps its
+    resolved values in ``config``: every value is saved (with the recipe's name), so loading never
+    re-reads the recipe file."""
+
+    recipe: str | None
+    config: dict[str, Any]
+
+    def get_params(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, **self.config}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]):
+        values = dict(params)
+        recipe = values.pop("recipe", None)
+        model = cls(None, **values)  # type: ignore[call-arg]
+        model.recipe = recipe
+        return model
