@@ -325,6 +325,8 @@ class Recommender:
         self._inf_parts: tuple[np.ndarray, dict[str, tuple[int, int]]] | None = None
         self._ev: dict[str, Any] | None = None  # per-dataset evidence tables (built on first use)
         self._ev_lock = threading.Lock()
+        self._posts_by_account: dict[str, np.ndarray] | None = None
+        self._posts_lock = threading.Lock()
         self._info_cache: dict[str, dict] = {}
         self._brand_cache: dict[str, tuple[dict[str, np.ndarray] | None, np.ndarray]] = {}
 
@@ -455,6 +457,7 @@ class Recommender:
         if self._influencer_parts() is None:
             _ = self.index  # built on first use
         self._evidence_tables()
+        self._post_rows()
         return self
 
     def save_index(self, directory: str | os.PathLike) -> None:
@@ -1004,12 +1007,28 @@ class Recommender:
             return set(self._partners[aid])
         return {b for b, ms in self._partners.items() if aid in ms}
 
+    def _post_rows(self) -> dict[str, np.ndarray]:
+        """account id -> positions of its rows in the posts table (built once: a scan of every post
+        per request cost tens of milliseconds on the paper world)."""
+        with self._posts_lock:
+            if self._posts_by_account is None:
+                owners = self.dataset.tables.posts["account_id"].astype(str).to_numpy()
+                order = np.argsort(owners, kind="stable")
+                keys, starts = np.unique(owners[order], return_index=True)
+                bounds = np.append(starts, len(order))
+                self._posts_by_account = {k: order[bounds[i]:bounds[i + 1]] for i, k in enumerate(keys.tolist())}
+            return self._posts_by_account
+
     def _captions(self, aid: str) -> list[str]:
         """Up to N_CAPTIONS captions of the account's most engaging posts (shortened)."""
         posts = self.dataset.tables.posts
         if posts.empty:
             return []
-        p = posts[(posts["account_id"] == aid) & posts["caption"].notna()]
+        rows = self._post_rows().get(aid)
+        if rows is None:
+            return []
+        p = posts.iloc[rows]
+        p = p[p["caption"].notna()]
         if p.empty:
             return []
         eng = pd.to_numeric(p["likes"], errors="coerce").fillna(0) + pd.to_numeric(p["comments"], errors="coerce").fillna(0)
