@@ -84,6 +84,7 @@ def main() -> int:
     from brandmatch.atomic import write_json_atomic
     from brandmatch.data.profile import load_brand_profile
     from brandmatch.features.transform import FittedFeaturizer
+    from brandmatch.serving.loadtest import wait_until_healthy
     from brandmatch.serving.recommend import Filters, Recommender
     from brandmatch.training.seeding import set_torch_threads
 
@@ -121,22 +122,11 @@ def main() -> int:
     cmd = [sys.executable, "-m", "brandmatch.cli", "serve", "--model-dir", str(args.model_dir),
            "--data", str(args.data), "--port", str(port)]
     env = {k: v for k, v in os.environ.items() if k != "BRANDMATCH_API_TOKEN"}
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     api = []
     try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", server, 300)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as client:
-            deadline = time.monotonic() + 300
-            while True:
-                if server.poll() is not None:
-                    raise SystemExit(f"brandmatch serve exited: {server.stderr.read().decode()[-500:]}")
-                try:
-                    if client.get("/api/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("brandmatch serve did not answer within 300 s")
-                time.sleep(0.2)
             for i in range(20):  # warm-up
                 client.get(f"/api/brands/{brands[i % len(brands)]}/recommendations", params={"k": args.k})
             for i in range(args.requests):

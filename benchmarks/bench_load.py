@@ -125,9 +125,8 @@ def main() -> int:
         serve(model_dir, data, args.serve_port)
         return 0
 
-    import httpx
-
     from brandmatch.atomic import write_json_atomic
+    from brandmatch.serving.loadtest import wait_until_healthy
     from brandmatch.serving.server import free_port
 
     port = free_port()
@@ -137,18 +136,7 @@ def main() -> int:
     t0 = time.perf_counter()
     proc = subprocess.Popen(child, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}")
-            try:
-                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not answer within 600 s")
-            time.sleep(0.5)
+        wait_until_healthy(url, proc, 600, poll_s=0.5)
         started = time.perf_counter() - t0
         out = asyncio.run(phases(url, args))
         out["server_start_s"] = round(started, 2)

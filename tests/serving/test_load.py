@@ -227,3 +227,21 @@ def test_serve_reloads_on_sighup(dirs, tmp_path):
             proc.kill()
             out = proc.communicate()[0]
     assert "reloaded" in out, out
+
+
+def test_wait_until_healthy_stops_on_an_exited_server_and_on_timeout():
+    from brandmatch.serving.loadtest import wait_until_healthy
+    from brandmatch.serving.server import free_port
+
+    class Proc:
+        def __init__(self, code):
+            self.returncode = code
+
+        def poll(self):
+            return self.returncode
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(SystemExit, match="the server exited with code 3 before answering"):
+        wait_until_healthy(url, Proc(3), 5)
+    with pytest.raises(SystemExit, match="the server did not answer within 0.3 s"):
+        wait_until_healthy(url, Proc(None), 0.3, poll_s=0.05)

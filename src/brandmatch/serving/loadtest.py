@@ -174,6 +174,23 @@ async def slow_clients(base_url: str, *, clients: int, seconds: float, byte_dela
             "closed_after_s_max": round(max(closed), 2) if closed else None}
 
 
+def wait_until_healthy(url: str, process: Any, timeout_s: float, poll_s: float = 0.2) -> None:
+    """Poll ``url``/api/health until it answers 200; SystemExit when ``process`` (a Popen) exits first
+    or ``timeout_s`` passes (benchmarks start `brandmatch serve` in a child process)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with code {process.returncode} before answering")
+        try:
+            if httpx.get(url.rstrip("/") + "/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server did not answer within {timeout_s:g} s")
+        time.sleep(poll_s)
+
+
 def good_requests(brands: Sequence[str], influencers: Sequence[str], headers: dict[str, str] | None,
                   k: int = 10) -> list[Req]:
     """A mix of the API's read endpoints over the given accounts (all must answer 200)."""
