@@ -149,17 +149,10 @@ def _print_summary(s: dict) -> None:
 
 def _run_info(args: argparse.Namespace) -> int:
     from brandmatch.data.store import load_dataset
-    from brandmatch.models.base import CONFIG_FILE
+    from brandmatch.models.base import CONFIG_FILE, read_config
 
-    cpath = args.data / CONFIG_FILE
-    if cpath.is_file():  # a model directory
-        try:
-            cfg = json.loads(cpath.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise BrandmatchError(f"{cpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
-        if not isinstance(cfg, dict) or "model" not in cfg:
-            raise BrandmatchError(f"{cpath}: not a model config (no 'model' key)")
-        m = _model_summary(cfg)
+    if (args.data / CONFIG_FILE).is_file():  # a model directory
+        m = _model_summary(read_config(args.data))
         if args.json:
             print(strict_json(m, indent=2, default=str))
         else:

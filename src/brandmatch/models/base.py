@@ -93,7 +93,8 @@ class Ranker(ABC):
 
     def selection_space(self) -> dict[str, Any] | None:
         """A recipe's search space to choose parameters on the validation grid before training
-        (training/selection.py), or None (the default): train as configured."""
+        (training/selection.py), or None (the default): train as configured. A model that returns
+        one also implements ``set_params(**params)`` (the candidates and the choice are set with it)."""
         return None
 
     def required_inputs(self) -> list[str]:
@@ -191,6 +192,21 @@ def create(name: str, **params: Any) -> Ranker:
     return cls(**params)
 
 
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """A model directory's ``config.json`` as a dict (JSON only; nothing is loaded or trusted beyond
+    that), or a one-line ModelError."""
+    cpath = Path(directory) / CONFIG_FILE
+    if not cpath.exists():
+        raise ModelError(f"{cpath}: missing model config (not a model directory)")
+    try:
+        config = json.loads(cpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{cpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+    if not isinstance(config, dict) or "model" not in config:
+        raise ModelError(f"{cpath}: not a model config (no 'model' key)")
+    return config
+
+
 def load_model(directory: str | os.PathLike, features: FeatureSet, *, check_features: bool = True) -> Ranker:
     """Rebuild a model saved with :meth:`Ranker.save` over ``features``.
 
@@ -202,12 +218,7 @@ def load_model(directory: str | os.PathLike, features: FeatureSet, *, check_feat
 
     directory = Path(directory)
     cpath = directory / CONFIG_FILE
-    if not cpath.exists():
-        raise ModelError(f"{cpath}: missing model config (not a model directory)")
-    try:
-        config = json.loads(cpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{cpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+    config = read_config(directory)
     if config.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"{cpath}: format_version {config.get('format_version')!r}, expected {FORMAT_VERSION}")
     import brandmatch.models  # noqa: F401  (fills the registry)

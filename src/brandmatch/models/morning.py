@@ -89,13 +89,19 @@ class MorningRanker(RecipeParams, ComposedRanker):
         self.recipe_info_: Recipe | None = load_recipe(self.name, recipe) if recipe is not None else None
         base = dict(self.recipe_info_.params) if self.recipe_info_ else {}
         owner = self.name + (f" (recipe {recipe!r})" if recipe is not None else "")
-        if "terms" in params:  # terms replaced: the recipe's values for terms left out go with them
-            kept = next(p for p in self.PARAMS if p.name == "terms").check(params["terms"], owner)
-            base = {k: v for k, v in base.items() if "." not in k or k.split(".", 1)[0] in kept}
-        owner = self.name + (f" (recipe {recipe!r})" if recipe is not None else "")
-        self.config = self.resolve_params({**base, **params}, owner)
+        self.config = self.resolve_params(self.overridden(base, params, owner), owner)
 
     # ------------------------------------------------------------ parameters
+    @classmethod
+    def overridden(cls, values: dict[str, Any], overrides: dict[str, Any], owner: str) -> dict[str, Any]:
+        """``values`` with ``overrides`` on top; when ``overrides`` replaces ``terms``, the ``term.key``
+        values of the terms left out go with them (a recipe's, or a fitted choice's)."""
+        out = dict(values)
+        if "terms" in overrides:
+            kept = next(p for p in cls.PARAMS if p.name == "terms").check(overrides["terms"], owner)
+            out = {k: v for k, v in out.items() if "." not in k or k.split(".", 1)[0] in kept}
+        return {**out, **overrides}
+
     @classmethod
     def resolve_params(cls, values: dict[str, Any], owner: str) -> dict[str, Any]:
         """Flat parameters (``key`` for the model, ``term.key`` for a term) -> every value, validated."""
@@ -133,12 +139,8 @@ class MorningRanker(RecipeParams, ComposedRanker):
         the values of terms no longer used). Returns self."""
         if self.network_ is not None:
             raise ModelError(f"{self.name}: set_params on a fitted model")
-        values = dict(self.config)
-        if "terms" in params:
-            keep = set(params["terms"])
-            values = {k: v for k, v in values.items() if "." not in k or k.split(".", 1)[0] in keep}
-        values.update(params)
-        self.config = self.resolve_params(values, self.name + (f" (recipe {self.recipe!r})" if self.recipe else ""))
+        owner = self.name + (f" (recipe {self.recipe!r})" if self.recipe else "")
+        self.config = self.resolve_params(self.overridden(self.config, params, owner), owner)
         return self
 
     def selection_space(self) -> dict[str, Any] | None:

@@ -54,6 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from brandmatch import __version__
 from brandmatch.atomic import finite_or_null, strict_json
 from brandmatch.errors import BrandmatchError
+from brandmatch.serving.recommend import Recommendation
 
 API_VERSION = "1"
 TOKEN_ENV = "BRANDMATCH_API_TOKEN"
@@ -242,8 +243,6 @@ def _recommendation(rec: Any) -> dict[str, Any]:
     Its evidence is plain JSON values already (``Recommender.evidence``), so it is passed through
     as is (no second walk per request); anything else goes through :func:`_plain`.
     """
-    from brandmatch.serving.recommend import Recommendation
-
     if type(rec) is Recommendation:
         return {
             "rank": int(rec.rank), "influencer": str(rec.influencer_id), "handle": rec.handle,

@@ -171,7 +171,7 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
                 tried.append(entry)
                 continue
             t, cpu = time.perf_counter(), time.process_time()
-            candidate = create(model.name, **_merge(base, params, select=False))
+            candidate = create(model.name, **base).set_params(**params, select=False)
             try:
                 fit_ranker(candidate, train, features, valid, info, quiet)
             except ModelUnavailable as exc:  # e.g. TF-IDF text on data that has no such views
@@ -199,15 +199,3 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
         "chosen": {"params": best["params"], "valid": best["valid"]},
         "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2),
     }
-
-
-def _merge(base: dict[str, Any], overrides: dict[str, Any], **fixed: Any) -> dict[str, Any]:
-    """The recipe's resolved parameters with ``overrides``; replacing ``terms`` drops the values of terms
-    no longer used (their ``term.key`` entries)."""
-    out = dict(base)
-    if "terms" in overrides:
-        keep = set(overrides["terms"])
-        out = {k: v for k, v in out.items() if "." not in k or k.split(".", 1)[0] in keep}
-    out.update(overrides)
-    out.update(fixed)
-    return out
