@@ -112,3 +112,21 @@ def test_demo_on_the_real_release_prints_the_reference_figures(mir_public_dir, t
     top = out.split("Top 10 micro-influencers for test brand", 1)[1].splitlines()
     assert sum(1 for line in top[:14] if line.strip()[:2].strip().isdigit()) == 10
     assert "brandmatch serve --model-dir" in out and (tmp_path / "data" / "models" / "mir-public-plus" / "config.json").exists()
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path):
+    """`brandmatch info DIR | head -1`: no traceback when the reader goes away."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from brandmatch.cli import main\n"
+            "sys.stdout.close = lambda: None\n"
+            "class Closed:\n"
+            "    def write(self, s): raise BrokenPipeError(32, 'Broken pipe')\n"
+            "    def flush(self): pass\n"
+            "    def fileno(self): return sys.__stdout__.fileno()\n"
+            "sys.stdout = Closed()\n"
+            f"sys.exit(main(['info', {str(tmp_path)!r}]))\n")
+    (tmp_path / "config.json").write_text('{"model": "cosine", "params": {}, "extra": {}}')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 141 and "Traceback" not in out.stderr
