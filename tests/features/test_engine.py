@@ -110,7 +110,7 @@ def test_featurize_on_ray_equals_local_byte_for_byte(ray_env, tmp_path):
     reports = featurize(load_dataset(tmp_path / "ray"), options=tiny_options(engine="ray", shard_accounts=3))
     assert reports[-1].stage == "transform" and "4 shard(s)" in reports[-1].note  # 10 accounts / 3
     a, b = FeatureSet.load(tmp_path / "local" / "features"), FeatureSet.load(tmp_path / "ray" / "features")
-    assert a.names() == b.names() and len(a.names()) == 10  # tfidf views included
+    assert a.names() == b.names() and len(a.names()) == 11  # tfidf and bio kinds views included
     for name in a.names():
         np.testing.assert_array_equal(a[name].ids, b[name].ids, err_msg=name)
         np.testing.assert_array_equal(a[name].mask, b[name].mask, err_msg=name)

@@ -14,7 +14,8 @@ w2v                content_text_w2v, content_text_w2v_wap (caption Word2Vec, mea
 minilm (opt-in)    content_text_minilm, content_text_minilm_wap (all-MiniLM-L6-v2 sentence vectors)
 effnet             content_image_effnet, content_image_effnet_wap (EfficientNet-Lite0 penultimate layer;
                    only when post images exist)
-attributes         attributes (eq. 13-18 before beta; graph from training cooperations only)
+attributes         attributes (eq. 13-18 before beta; graph from training cooperations only),
+                   attributes_kinds (ours: kinds of attributes written together in bios, label-free)
 =================  ======================================================================
 
 Fitted state: every stage that computes also keeps what it fitted (LDA arrays and dictionaries,
@@ -64,7 +65,7 @@ _STAGE_CODE = {
     "w2v": ("text_embed.py", "topics.py", "pooling.py"),
     "minilm": ("text_embed.py", "pooling.py"),
     "effnet": ("visual.py", "pooling.py"),
-    "attributes": ("attributes.py", "node2vec.py", "text_embed.py", "topics.py"),
+    "attributes": ("attributes.py", "bio_kinds.py", "node2vec.py", "text_embed.py", "topics.py"),
 }
 
 
@@ -97,6 +98,7 @@ class FeaturizeOptions:
     n2v_p: float = 1.0
     n2v_q: float = 1.0
     attr_min_df: int = 3
+    kinds_min_pair: int = 3  # bios a pair of attributes must share to count (features/bio_kinds.py)
     shared: Path | None = None
     classifier_factory: Callable | None = field(default=None, repr=False)
     #: where the per-account transforms run: "local" (this process), "ray" (features/engine.py;
@@ -663,6 +665,7 @@ def _stage_attributes(run: _Run) -> StageReport:
     from brandmatch.features.attributes import (
         AttributeSettings, WordNetNouns, attribute_lists_for, build_attributes, mean_embedding, training_graph,
     )
+    from brandmatch.features.bio_kinds import fit_bio_kinds, kind_rows, kind_table
     from brandmatch.features.node2vec import Node2VecSettings, WeightedGraph, node2vec_embed
 
     o = run.opts
@@ -672,10 +675,11 @@ def _stage_attributes(run: _Run) -> StageReport:
                            epochs=o.n2v_epochs, seed=o.seed)
     pairs = training_pairs(run.ds)
     train_hash = _frame_hash(pd.DataFrame(sorted(pairs), columns=["b", "m"])) if pairs else "none"
-    params = settings.as_dict() | n2v.as_dict()
+    params = settings.as_dict() | n2v.as_dict() | {"kinds_min_pair": o.kinds_min_pair}
     h = run.stage_hash("attributes", ["accounts"], params, extra=train_hash + str(run.stopwords()[1]))
     if run.cached(["attributes"], h, "attributes"):
-        return StageReport("attributes", "cached", 0.0, ["attributes"])
+        cached = [v for v in ("attributes", "attributes_kinds") if v in run.existing.names()]
+        return StageReport("attributes", "cached", 0.0, cached)
     if acc["bio"].notna().sum() == 0:
         return StageReport("attributes", "skipped", 0.0, [], "no bios")
     if not pairs:
@@ -691,8 +695,10 @@ def _stage_attributes(run: _Run) -> StageReport:
         emb, node_mask = node2vec_embed(graph, n2v, bar)
     finally:
         bar.close()
+    lists = attribute_lists_for(model, run.account_ids)
     if not run.fit_only:
-        values, mask = mean_embedding(attribute_lists_for(model, run.account_ids), emb, node_mask)
+        values, mask = mean_embedding(lists, emb, node_mask)
+    kinds = fit_bio_kinds(lists, len(model.names), min_pair=o.kinds_min_pair, seed=o.seed)
     merged = {kw: a for kw, a in model.mapping.items() if kw != a}
     meta = {
         "source": "bio keywords -> WordNet parent concepts -> co-occurrence graph (eq. 13-17) -> node2vec",
@@ -701,18 +707,30 @@ def _stage_attributes(run: _Run) -> StageReport:
         "attributes": model.names, "merged_keywords": dict(sorted(merged.items())),
         **({} if run.fit_only else {"accounts_without_attributes": int((~mask).sum())}), "settings": params,
     }
+    kinds_meta = {
+        "source": "bio attributes -> kinds by their co-occurrence within bios (features/bio_kinds.py; label-free)",
+        "n_kinds": kinds.k, "kinds": kind_table(model.names, kinds.labels),
+        "eigenvalues": [round(float(v), 4) for v in kinds.eigenvalues], "settings": params,
+    }
+    written = ["attributes"] + (["attributes_kinds"] if kinds.k else [])
     if run.fit_only:
         run.defer("attributes", "attributes", meta, h)
+        if kinds.k:
+            run.defer("attributes", "attributes_kinds", kinds_meta, h)
     else:
         run.write("attributes", values, mask, meta, h)
+        if kinds.k:
+            kv, km = kind_rows(lists, kinds.labels, kinds.k)
+            run.write("attributes_kinds", kv, km, kinds_meta | {"accounts_without_kind": int((~km).sum())}, h)
     words, info = run.stopwords()
     run.save_fitted("attributes", h, {
         "stopwords": sorted(words), "stopwords_info": info, "keywords": sorted(model.mapping),
         "compounds": list(model.compounds), "mapping": dict(sorted(model.mapping.items())),
         "attributes": model.names, "wordnet": "WordNet 3.0 nouns (wordnet-base), morphology for bio tokens",
-        "settings": params,
-    }, {"node_vectors": np.asarray(emb, dtype=np.float32), "node_mask": np.asarray(node_mask, dtype=bool)})
-    return StageReport("attributes", "computed", 0.0, ["attributes"], f"{len(model.names)} attributes")
+        "n_kinds": kinds.k, "settings": params,
+    }, {"node_vectors": np.asarray(emb, dtype=np.float32), "node_mask": np.asarray(node_mask, dtype=bool),
+        "attribute_kinds": kinds.labels.astype(np.int64)})
+    return StageReport("attributes", "computed", 0.0, written, f"{len(model.names)} attributes, {kinds.k} kinds")
 
 
 STAGES: dict[str, Callable[[_Run], StageReport]] = {

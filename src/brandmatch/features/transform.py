@@ -25,6 +25,7 @@ content_image_effnet*  the image classifier's embeddings (only when the dataset 
 content_text_minilm*   all-MiniLM-L6-v2 (only when the dataset had that view)
 attributes         the fitted keyword vocabulary, compounds, keyword -> attribute mapping and the
                    node2vec vectors of the training graph (WordNet morphology for bio tokens)
+attributes_kinds   the fitted attribute -> kind table (features/bio_kinds.py)
 =================  ========================================================================
 
 Agreement with `featurize` for an account already in the dataset: every view is identical, bit
@@ -117,6 +118,8 @@ class FittedFeaturizer:
                 continue
             if name in ("activity", "attributes"):
                 out.append(name)
+                if name == "attributes" and st.state.get("n_kinds"):
+                    out.append("attributes_kinds")
             elif name.endswith("_topics"):
                 out.append(st.state["view"])
             else:
@@ -390,6 +393,7 @@ class _Transform:
 
     def stage_attributes(self, st: fitted.FittedStage) -> list[FeatureView]:
         from brandmatch.features.attributes import WordNetNouns, keywords_of_bio, mean_embedding
+        from brandmatch.features.bio_kinds import kind_rows
 
         s = st.state
         bios = self.t.accounts["bio"].tolist()
@@ -408,4 +412,8 @@ class _Transform:
         values, mask = mean_embedding(lists, st.arrays["node_vectors"], st.arrays["node_mask"].astype(bool))
         meta = {"source": "bio keywords -> fitted attributes -> node2vec vectors (transform)",
                 "account_attributes": {a: [s["attributes"][i] for i in ls] for a, ls in zip(self.ids, lists)}}
-        return [self.view("attributes", values, mask, st, meta)]
+        out = [self.view("attributes", values, mask, st, meta)]
+        if s.get("n_kinds"):
+            kv, km = kind_rows(lists, st.arrays["attribute_kinds"], int(s["n_kinds"]))
+            out.append(self.view("attributes_kinds", kv, km, st, {"source": "bio attributes -> fitted kinds (transform)"}))
+        return out
