@@ -38,6 +38,11 @@ def toy_world(n_brands: int = 6, n_infs: int = 24, seed: int = 0, drop: tuple[st
             mask[n_brands:] = False
             x[n_brands:] = 0
         views[name] = FeatureView(name, ids, x, mask)
+    if "attributes_kinds" not in drop:  # bio kinds (features/bio_kinds.py): the cluster's kind, one stray kind
+        kinds = np.zeros((len(ids), 4), np.float32)
+        kinds[np.arange(len(ids)), cluster] = 1.0
+        kinds[np.arange(len(ids)), rng.integers(0, 4, len(ids))] = 1.0
+        views["attributes_kinds"] = FeatureView("attributes_kinds", ids, kinds, np.ones(len(ids), dtype=bool))
     pairs = []
     for i, b in enumerate(brands):
         pairs.extend((b, m) for j, m in enumerate(infs) if j % 3 == i % 3)

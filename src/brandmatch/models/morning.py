@@ -24,9 +24,10 @@ MORNING+ recipe of the synthetic tables). ``recipe=None`` means the defaults bel
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
-from brandmatch.errors import ModelError
+from brandmatch.errors import ModelError, ModelUnavailable
+from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import register
 from brandmatch.models.composed import ComposedRanker, LossSpec, TrainingSpec
 from brandmatch.models.params import Param, describe, resolve, unknown
@@ -39,6 +40,9 @@ DEFAULT_RECIPE = "plus"
 #: ``text`` parameter -> suffix of the content / audience text feature views
 TEXT_INPUTS = ("topics", "tfidf")
 _TEXT_SUFFIX = {"topics": "", "tfidf": "_tfidf"}
+#: ``attributes`` parameter -> the attribute view's feature views
+ATTRIBUTE_INPUTS = {"node2vec": ("attributes",), "kinds": ("attributes_kinds",),
+                    "both": ("attributes", "attributes_kinds")}
 
 
 @register
@@ -56,6 +60,9 @@ class MorningRanker(RecipeParams, ComposedRanker):
         Param("text", "topics", "str", "sec. IV-A/B: the content and audience text inputs: LDA topic shares (the "
               "paper's X^t, Y^t) or TF-IDF words (ours, features/tfidf.py: content_text_tfidf, audience_text_tfidf)",
               choices=TEXT_INPUTS),
+        Param("attributes", "node2vec", "str", "sec. IV-C: the attribute view's inputs: the mean node2vec vector of "
+              "the account's attributes (the paper's eq. 18), the kinds its bio's attributes belong to (ours, "
+              "features/bio_kinds.py: attributes_kinds), or both", choices=tuple(ATTRIBUTE_INPUTS)),
         Param("margins", [4.0, 2.0, 2.0], "floats", "eq. 28-30: margins of the c, au, att triplet losses",
               low=0.0, length=3),
         Param("triplet_weight", 1.0, "float", "eq. 32: weight of L1-L3", low=0.0),
@@ -116,6 +123,9 @@ class MorningRanker(RecipeParams, ComposedRanker):
         if config["text"] != "topics" and "tower" in config["terms"]:
             raise ModelError(f"{owner}: parameter 'text' = {config['text']!r} is not allowed with the tower term "
                              f"(allowed: topics; the towers are sized for topic shares)")
+        if config["attributes"] != "node2vec" and "tower" in config["terms"]:
+            raise ModelError(f"{owner}: parameter 'attributes' = {config['attributes']!r} is not allowed with the "
+                             f"tower term (allowed: node2vec; eq. 18's MLP takes one attribute vector)")
         per_term: dict[str, dict[str, Any]] = {k: {} for k in config["terms"]}
         for key, value in values.items():
             if "." not in key:
@@ -167,8 +177,22 @@ class MorningRanker(RecipeParams, ComposedRanker):
 
     def wanted_inputs(self) -> dict[str, tuple[str, ...]]:
         suffix = _TEXT_SUFFIX[self.config["text"]]
-        return {v: tuple(n + suffix if n.endswith("_text") else n for n in VIEW_INPUTS[v])
-                for v in VIEW_ORDER if v in self.config["views"]}
+        inputs = {v: tuple(n + suffix if n.endswith("_text") else n for n in VIEW_INPUTS[v]) for v in VIEW_ORDER}
+        inputs["att"] = ATTRIBUTE_INPUTS[self.config["attributes"]]
+        return {v: inputs[v] for v in VIEW_ORDER if v in self.config["views"]}
+
+    def usable_layout(self, features: FeatureSet, brands: Sequence[str], influencers: Sequence[str]) -> None:
+        """As the composed ranker's, and a ``text`` or ``attributes`` choice whose own views the data
+        lacks altogether is refused (ModelUnavailable) rather than trained as a different model."""
+        super().usable_layout(features, brands, influencers)
+        used = {n for inputs in self.layout_.values() for n in inputs}
+        wanted = [n for names in self.wanted_inputs().values() for n in names]
+        own = {"text": [n for n in wanted if self.config["text"] != "topics" and n.endswith(_TEXT_SUFFIX[self.config["text"]])],
+               "attributes": [n for n in wanted if self.config["attributes"] != "node2vec" and n == "attributes_kinds"]}
+        for param, names in own.items():
+            if names and not used.intersection(names):
+                raise ModelUnavailable(f"{self.name}: parameter {param!r} = {self.config[param]!r} needs "
+                                       f"{', '.join(names)}, which the training brands and influencers do not have")
 
     def training_spec(self) -> TrainingSpec:
         c = self.config
