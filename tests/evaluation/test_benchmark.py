@@ -11,8 +11,8 @@ import pytest
 
 from brandmatch.cli import main
 from brandmatch.data.store import load_dataset
-from brandmatch.evaluation.benchmark import BenchmarkError, benchmark_methods, derived_split, select_methods, \
-    stratified_test_brands
+from brandmatch.evaluation.benchmark import BenchmarkError, Method, Run, adapted, benchmark_methods, derived_split, \
+    select_methods, stratified_test_brands
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,26 @@ def test_benchmark_quick_writes_reports(small_world, tmp_path, capsys):
     assert (folder / "benchmark_main.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote" in capsys.readouterr().out
     assert not math.isnan(np.mean([doc["official"]["cosine"]["metrics"]["AUC"]["mean"]]))
+    # the ablations take apart what the default recipe chose on the same split and seed
+    stored = [json.loads(f.read_text()) for f in (folder / "runs").glob("*.json")]
+    base = next(d for d in stored if d["about"]["method"] == "morning:plus" and d["about"]["split"] == "official")
+    chosen = base["run"]["chosen"]
+    assert chosen and "views" in chosen
+    ablation = next(d for d in stored if d["about"]["method"] == "morning:views=c" and d["about"]["split"] == "official")
+    run_params = json.loads(ablation["about"]["run_key"][len("morning"):])
+    assert run_params["views"] == ["c"] and run_params["select"] is False
+    assert {k: v for k, v in run_params.items() if k not in ("views", "select", "recipe", "epochs", "patience")} == \
+        {k: v for k, v in chosen.items() if k not in ("views", "patience")}
+
+
+def test_an_ablation_starts_from_the_parameters_the_default_recipe_chose():
+    m = Method("morning:views=c", "MORNING plus c-only", "morning", {"recipe": "plus", "views": ["c"], "select": False},
+               "ablation", adapt="morning:plus")
+    base = Run(True, chosen={"attributes": "kinds", "terms": ["cosine", "kinds"], "views": ["c", "att"]})
+    assert adapted(m, base).params == {"recipe": "plus", "attributes": "kinds", "terms": ["cosine", "kinds"],
+                                       "views": ["c"], "select": False}
+    assert adapted(m, Run(True, chosen={})).params == m.params
+    assert adapted(m, Run(True, chosen={})).run_key == m.run_key
 
 
 def test_benchmark_bad_options_exit_2(small_world, tmp_path, capsys):

@@ -7,8 +7,10 @@ Protocol:
 
 - **Methods** (:func:`benchmark_methods`): one row per registered model without recipes, one per
   shipped recipe of a model with recipes (``models.recipes.recipe_names``); MORNING's view
-  ablations (Table IV) run its default recipe with ``views`` restricted (and ``select`` off, so the
-  views stay as given). A model that cannot run on
+  ablations (Table IV) run its default recipe *as adapted to the data* with ``views`` restricted:
+  the parameters the default recipe's selection chose on the same split and seed (its run's
+  ``chosen``), then the ablation's views, ``select`` off (so the views stay as given). The
+  ablations thus take apart the model the default recipe ships on this dataset. A model that cannot run on
   the data (``ModelUnavailable``) is an n/a row.
 - **Fitting**: every run goes through :func:`brandmatch.training.workflow.fit_model` (train split,
   validation grid for model selection; the test grid is only scored). Models with a ``seed``
@@ -101,6 +103,8 @@ class Method:
     model: str
     params: dict[str, Any]
     table: str = "main"
+    #: key of the method whose selected parameters (``Run.chosen``) this one starts from (ablations)
+    adapt: str | None = None
 
     @property
     def run_key(self) -> str:
@@ -153,7 +157,8 @@ def benchmark_methods(*, quick: bool = False, ablations: bool = True) -> list[Me
             if quick and label not in QUICK_ABLATIONS:
                 continue
             out.append(Method(f"morning:views={views}", f"MORNING {default} {label}", "morning",
-                              {"recipe": default, "views": views.split(","), **fixed, **extra}, "ablation"))
+                              {"recipe": default, "views": views.split(","), **fixed, **extra}, "ablation",
+                              adapt=f"morning:{default}"))
     return out
 
 
@@ -253,6 +258,9 @@ class Run:
     per_category: dict[str, dict[str, float]] = field(default_factory=dict)
     per_brand: dict[str, list[float]] = field(default_factory=dict)  # "AP", "AUC" -> (n_test_brands,)
     seconds: float = 0.0
+    #: the parameters the model's validation-grid selection chose ({} without one; None: not recorded,
+    #: a run file older than this field)
+    chosen: dict[str, Any] | None = field(default_factory=dict)
 
 
 #: bump when a Run's meaning changes (metrics, protocol): older run files are then ignored
@@ -304,7 +312,8 @@ def run_to_json(run: "Run", about: dict[str, Any]) -> dict[str, Any]:
 def run_from_json(doc: dict[str, Any]) -> "Run":
     r = doc["run"]
     return Run(bool(r["available"]), r.get("reason"), _nan(r.get("metrics") or {}), _nan(r.get("valid") or {}),
-               _nan(r.get("per_category") or {}), _nan(r.get("per_brand") or {}), float(r.get("seconds") or 0.0))
+               _nan(r.get("per_category") or {}), _nan(r.get("per_brand") or {}), float(r.get("seconds") or 0.0),
+               r.get("chosen"))
 
 
 class RunCache:
@@ -370,10 +379,19 @@ def run_once(ds: Dataset, method: Method, seed: int | None, threads: int | None)
             valid = {k: float(v) for k, v in grid_metrics(score_grid(model, vg), vg.labels).items() if k in METRICS}
     with np.errstate(divide="ignore", invalid="ignore"):
         auc = np.where(q.auc_pairs > 0, q.auc_hits / np.maximum(q.auc_pairs, 1), np.nan)
+    selection = getattr(model, "selection_", None) or {}
+    chosen = dict(selection.get("chosen", {}).get("params", {}))
     return Run(True, None, {k: float(v) for k, v in ev.metrics.items()}, valid,
                {c: {k: float(v) for k, v in d.items()} for c, d in ev.per_category.items()},
                {"AP": q.average_precision.astype(float).tolist(), "AUC": auc.astype(float).tolist()},
-               time.perf_counter() - t0)
+               time.perf_counter() - t0, chosen)
+
+
+def adapted(method: Method, base: Run) -> Method:
+    """An ablation with the parameters its base method's selection chose on the same split and seed
+    underneath its own (the ablation's views and ``select`` off win)."""
+    own = {k: v for k, v in method.params.items() if k != "recipe"}
+    return dataclasses.replace(method, params={"recipe": method.params.get("recipe"), **(base.chosen or {}), **own})
 
 
 # ---------------------------------------------------------------- aggregation
@@ -691,6 +709,31 @@ def run_benchmark(ds: Dataset, out: str | os.PathLike, *, seeds: int = 3, splits
     fsum = features_checksum(ds) if cache else ""
     cache: dict[tuple[str, str, int | None], Run] = {}  # type: ignore[no-redef]  (runs shared within this call)
     runs: dict[str, dict[str, list[Run]]] = {m.key: {} for m in methods}
+    by_key = {m.key: m for m in every}
+
+    def obtain(m: Method, split: str, sds: Dataset, ssum: str, seed: int | None, need_chosen: bool = False) -> Run:
+        """The run of ``m`` on ``split`` / ``seed``: from this call, the run cache, or fitted now."""
+        if m.adapt is not None:
+            m = adapted(m, obtain(by_key[m.adapt], split, sds, ssum, seed, need_chosen=True))
+        ck = (split, m.run_key, seed)
+        if ck in cache and not (need_chosen and cache[ck].chosen is None):
+            return cache[ck]
+        key = run_cache_key(m, split, seed, fsum, ssum)
+        stored = disk.get(key)
+        if stored is not None and not (need_chosen and stored.chosen is None):
+            cache[ck] = stored
+            return stored
+        try:
+            cache[ck] = run_once(sds, m, seed, threads)
+        except Exception as exc:  # a model that breaks must not sink the whole benchmark
+            cache[ck] = Run(False, f"failed: {type(exc).__name__}: {exc}".splitlines()[0])
+        r = cache[ck]
+        disk.put(key, r, {"dataset": ds.name, "split": split, "method": m.key, "run_key": m.run_key, "seed": seed})
+        log(f"[benchmark] {split} {m.key}" + (f" seed {seed}" if seed is not None else "") + ": "
+            + (", ".join(f"{k} {r.metrics[k]:.3f}" for k in ("AUC", "R@50", "MAP")) if r.available
+               else str(r.reason)) + f" ({r.seconds:.1f}s)")
+        return r
+
     for index, (split, sds) in enumerate(datasets.items()):  # index 0: official, i: split i
         ssum = split_checksum(sds) if disk.folder is not None else ""
         for m in methods:
@@ -699,28 +742,7 @@ def run_benchmark(ds: Dataset, out: str | os.PathLike, *, seeds: int = 3, splits
                 continue
             n = n_seeds(m)
             seed_list: list[int | None] = list(range(n)) if n is not None else [None]
-            got = []
-            for seed in seed_list:
-                ck = (split, m.run_key, seed)
-                if ck not in cache:
-                    key = run_cache_key(m, split, seed, fsum, ssum)
-                    stored = disk.get(key)
-                    if stored is not None:
-                        cache[ck] = stored
-                        got.append(stored)
-                        continue
-                    try:
-                        cache[ck] = run_once(sds, m, seed, threads)
-                    except Exception as exc:  # a model that breaks must not sink the whole benchmark
-                        cache[ck] = Run(False, f"failed: {type(exc).__name__}: {exc}".splitlines()[0])
-                    r = cache[ck]
-                    disk.put(key, r, {"dataset": ds.name, "split": split, "method": m.key, "run_key": m.run_key,
-                                      "seed": seed})
-                    log(f"[benchmark] {split} {m.key}" + (f" seed {seed}" if seed is not None else "") + ": "
-                        + (", ".join(f"{k} {r.metrics[k]:.3f}" for k in ("AUC", "R@50", "MAP")) if r.available
-                           else str(r.reason)) + f" ({r.seconds:.1f}s)")
-                got.append(cache[ck])
-            runs[m.key][split] = got
+            runs[m.key][split] = [obtain(m, split, sds, ssum, seed) for seed in seed_list]
     if disk.hits:
         log(f"[benchmark] re-used {disk.hits} stored runs from {disk.folder}")
     derived_names = [s for s in datasets if s != OFFICIAL]
