@@ -69,7 +69,7 @@ def test_selection_record_and_choice():
     feats, co, info, valid, _ = world()
     model = create("morning", **QUICK)
     space = SelectionSpace.parse({"candidates": [{}, {"terms": ["cosine", "profile"]}]}, "t", "MAP")
-    rec = select_params(model, space, co, feats, valid, info, TrainingOptions(progress=False))
+    rec = select_params(model, space, co, feats, valid, info, TrainingOptions(progress=False)).record
     tried = [c["params"] for c in rec["candidates"]]
     # every candidate on the screened views first, then on every view, then on the best screened view alone
     assert tried == [{"views": ["c", "att"]}, {"terms": ["cosine", "profile"], "views": ["c", "att"]},
@@ -86,7 +86,7 @@ def test_a_candidate_the_data_cannot_feed_is_recorded_as_unavailable():
     feats, co, info, valid, _ = world()
     feats = FeatureSet({n: feats[n] for n in feats.names() if n != "audience_visual"})
     space = SelectionSpace.parse({"candidates": [{}, {"text": "tfidf", "views": ["au"]}]}, "t", None)
-    rec = select_params(create("morning", **QUICK), space, co, feats, valid, info, TrainingOptions(progress=False))
+    rec = select_params(create("morning", **QUICK), space, co, feats, valid, info, TrainingOptions(progress=False)).record
     last = next(c for c in rec["candidates"] if c["params"].get("text") == "tfidf")
     assert last["params"] == {"text": "tfidf", "views": ["au"]} and "no usable feature view" in last["unavailable"]
     assert "valid" in rec["candidates"][0] and rec["chosen"]["params"] != last["params"]
@@ -95,7 +95,7 @@ def test_a_candidate_the_data_cannot_feed_is_recorded_as_unavailable():
 def test_budget_always_runs_the_first_candidate():
     feats, co, info, valid, _ = world()
     space = SelectionSpace.parse({"candidates": [{}, {"terms": ["cosine"]}], "budget_seconds": 1e-9}, "t", None)
-    rec = select_params(create("morning", **QUICK), space, co, feats, valid, info, TrainingOptions(progress=False))
+    rec = select_params(create("morning", **QUICK), space, co, feats, valid, info, TrainingOptions(progress=False)).record
     assert "valid" in rec["candidates"][0]
     assert all(c.get("skipped") == "budget of 1e-09 CPU s spent" for c in rec["candidates"][1:])
 
@@ -165,3 +165,22 @@ def test_set_params_refuses_unknown_and_drops_unused_term_values():
     assert not [k for k in model.config if k.startswith(("category.", "profile."))]
     with pytest.raises(ModelError, match="unknown parameter 'vews'"):
         model.set_params(vews=["c"])
+
+
+def test_the_adopted_winner_is_what_fitting_its_parameters_gives(tmp_path):
+    """Without checkpoints the workflow keeps the winning candidate's fit instead of fitting it again;
+    that is only sound when the two are the same model: scores equal a fresh fit of the chosen
+    parameters, and with checkpoints (refit) the scores are the same too."""
+    feats, co, info, valid, test = world()
+    adopted = create("morning", **QUICK).fit(co, feats, valid, info, TrainingOptions(progress=False))
+    chosen = {k: v for k, v in adopted.get_params().items() if k not in ("recipe", "select")}
+    assert adopted.config["select"] is True and adopted.history_
+    fresh = create("morning", recipe="plus", **chosen, select=False).fit(co, feats, valid, info,
+                                                                         TrainingOptions(progress=False))
+    refit = create("morning", **QUICK).fit(co, feats, valid, info,
+                                           TrainingOptions(progress=False, checkpoint_dir=tmp_path / "ck"))
+    b, m = list(test.brand_ids), list(test.influencer_ids)
+    np.testing.assert_allclose(adopted.score(b, m), fresh.score(b, m), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(refit.score(b, m), fresh.score(b, m), rtol=0, atol=1e-6)
+    assert refit.selection_["chosen"] == adopted.selection_["chosen"]
+    assert adopted.best_epoch_ == fresh.best_epoch_

@@ -20,8 +20,10 @@ adapted to each dataset before it trains (``fit_ranker`` calls :func:`select_par
    not wall time: on a busy machine waiting does not count, so the same command chooses the same
    model whatever else runs (wall seconds are recorded beside it).
 
-The winner's parameters replace the model's (``model.set_params``); the workflow then fits it as
-usual (same seed: the same network as the candidate's fit; checkpoints and resume unchanged).
+The winner's parameters replace the model's (``model.set_params``). Without checkpoints the
+workflow then adopts the winner's fitted state (it is the network a fit of those parameters
+gives: same seed, same data; a test checks it); with checkpoints (``brandmatch train``) it fits
+the winner again as usual, so that checkpoints, resume and the fingerprint stay what they are.
 The whole record (per-view AUC, every candidate with its validation metric and seconds, the
 choice) is returned for the model's ``config.json`` (``selection``) and ``brandmatch info M``.
 The test grid is never read.
@@ -139,9 +141,18 @@ def _validation_metric(model: Ranker, valid: CandidateGrid, metric: str) -> floa
     return float("nan") if value is None else float(value)
 
 
+@dataclass
+class Selection:
+    """What :func:`select_params` found: the ``record`` (for config.json) and the fitted ``winner``."""
+
+    record: dict[str, Any]
+    winner: Ranker
+
+
 def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, features: FeatureSet,
-                  valid: CandidateGrid, info: AccountInfo, options: TrainingOptions | None) -> dict[str, Any]:
-    """Screen views, fit the candidates, apply the winner's parameters to ``model``; returns the record."""
+                  valid: CandidateGrid, info: AccountInfo, options: TrainingOptions | None) -> Selection:
+    """Screen views, fit the candidates, apply the winner's parameters to ``model``; returns the
+    record and the fitted winning candidate."""
     from brandmatch.training.workflow import fit_ranker
 
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -182,6 +193,7 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
             entry["seconds"] = round(time.perf_counter() - t, 2)
             entry["cpu_seconds"] = round(time.process_time() - cpu, 2)
             entry["_config"] = candidate.get_params()
+            entry["_model"] = candidate
             tried.append(entry)
     scored = [e for e in tried if "valid" in e and math.isfinite(e["valid"])]
     if not scored:
@@ -192,10 +204,12 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
             best = e
     chosen = {k: v for k, v in best["_config"].items() if k != "recipe"}
     model.set_params(**{**chosen, "select": True})
+    winner = best["_model"]
     for e in tried:
         e.pop("_config", None)
-    return {
+        e.pop("_model", None)
+    return Selection({
         "metric": space.metric, "views": screened, "candidates": tried,
         "chosen": {"params": best["params"], "valid": best["valid"]},
         "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2),
-    }
+    }, winner)

@@ -107,7 +107,10 @@ def fit_ranker(model: Ranker, train: CooperationSet | None, features: FeatureSet
             from brandmatch.training.selection import SelectionSpace, select_params
 
             parsed = SelectionSpace.parse(space, f"{model.name} [select]", model.get_params().get("select_metric"))
-            model.selection_ = select_params(model, parsed, train, features, valid, info, options)
+            found = select_params(model, parsed, train, features, valid, info, options)
+            model.selection_ = found.record
+            if options.checkpoint_dir is None and not options.resume:
+                return adopt(model, found.winner)
     spec = model.training_spec()
     seed_everything(spec.seed)
     info = info or AccountInfo()
@@ -163,6 +166,15 @@ def fit_ranker(model: Ranker, train: CooperationSet | None, features: FeatureSet
         model.unbind_training()
     model.history_ = result.history
     model.best_epoch_ = result.best_epoch
+    return model
+
+
+def adopt(model: Ranker, winner: Ranker) -> Ranker:
+    """``model`` takes the fitted state of ``winner``, a candidate of its selection fitted with the
+    parameters ``model`` now has (its ``config`` and ``selection_`` stay its own). Returns ``model``."""
+    keep = {k: model.__dict__[k] for k in ("config", "selection_") if k in model.__dict__}
+    model.__dict__.update({k: v for k, v in winner.__dict__.items() if k not in keep})
+    model.__dict__.update(keep)
     return model
 
 
