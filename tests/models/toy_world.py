@@ -42,7 +42,8 @@ def toy_world(n_brands: int = 6, n_infs: int = 24, seed: int = 0, drop: tuple[st
         kinds = np.zeros((len(ids), 4), np.float32)
         kinds[np.arange(len(ids)), cluster] = 1.0
         kinds[np.arange(len(ids)), rng.integers(0, 4, len(ids))] = 1.0
-        views["attributes_kinds"] = FeatureView("attributes_kinds", ids, kinds, np.ones(len(ids), dtype=bool))
+        views["attributes_kinds"] = FeatureView("attributes_kinds", ids, kinds, np.ones(len(ids), dtype=bool),
+                                                {"kinds": [[f"trait{k}a", f"trait{k}b"] for k in range(4)]})
     pairs = []
     for i, b in enumerate(brands):
         pairs.extend((b, m) for j, m in enumerate(infs) if j % 3 == i % 3)

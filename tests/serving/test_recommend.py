@@ -224,6 +224,36 @@ def test_evidence_names_topics_and_visual_concepts():
     assert "topic" in r.evidence_summary()
 
 
+def test_evidence_names_the_bio_kinds_where_the_dataset_has_them():
+    """attributes_kinds rows are explained by their kinds' attribute names; batched == per pair."""
+    ds = serving_world()
+    ids = ds.features["content_text"].ids
+    n = len(ids)
+    kinds = np.zeros((n, 3), np.float32)
+    kinds[np.arange(n), np.arange(n) % 3] = 1.0
+    kinds[0, 2] = 1.0
+    table = [["makeup", "lipstick"], ["coffee", "espresso", "latte", "brew", "beans"], ["dog"]]
+    ds.features = FeatureSet({**ds.features.views, "attributes_kinds": FeatureView(
+        "attributes_kinds", ids, kinds, np.ones(n, bool), {"kinds": table})})
+    rec = Recommender(fitted(ds), ds)
+    brand = "b0"
+    got = rec.recommend(brand, k=3, filters=ALL)
+    row = list(ids).index(brand)
+    want = [f"kind {j}: " + ", ".join(table[j][:4]) for j in np.flatnonzero(kinds[row])]
+    for r in got:
+        assert [e["label"] for e in r.evidence["brand"]["attributes_kinds"]] == want
+        m = list(ids).index(r.influencer_id)
+        assert [e["label"] for e in r.evidence["influencer"]["attributes_kinds"]] == \
+            [f"kind {j}: " + ", ".join(table[j][:4]) for j in np.flatnonzero(kinds[m])]
+        assert r.evidence == rec.evidence(brand, r.influencer_id)
+        assert "brand: " in r.evidence_summary() and want[0] in r.evidence_summary()
+    # a dataset without the view reports nothing about it
+    bare = serving_world()
+    bare.features = FeatureSet({k: v for k, v in bare.features.views.items() if k != "attributes_kinds"})
+    ev = Recommender(fitted(bare), bare).recommend(brand, 1, ALL)[0].evidence
+    assert "attributes_kinds" not in ev["brand"] and "attributes_kinds" not in " ".join(ev["unavailable"])
+
+
 # ---------------------------------------------------------------- resolution, lookups, k
 
 

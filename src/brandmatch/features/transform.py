@@ -393,7 +393,7 @@ class _Transform:
 
     def stage_attributes(self, st: fitted.FittedStage) -> list[FeatureView]:
         from brandmatch.features.attributes import WordNetNouns, keywords_of_bio, mean_embedding
-        from brandmatch.features.bio_kinds import kind_rows
+        from brandmatch.features.bio_kinds import kind_rows, kind_table
 
         s = st.state
         bios = self.t.accounts["bio"].tolist()
@@ -414,6 +414,8 @@ class _Transform:
                 "account_attributes": {a: [s["attributes"][i] for i in ls] for a, ls in zip(self.ids, lists)}}
         out = [self.view("attributes", values, mask, st, meta)]
         if s.get("n_kinds"):
-            kv, km = kind_rows(lists, st.arrays["attribute_kinds"], int(s["n_kinds"]))
-            out.append(self.view("attributes_kinds", kv, km, st, {"source": "bio attributes -> fitted kinds (transform)"}))
+            labels = st.arrays["attribute_kinds"]
+            kv, km = kind_rows(lists, labels, int(s["n_kinds"]))
+            out.append(self.view("attributes_kinds", kv, km, st, {"source": "bio attributes -> fitted kinds (transform)",
+                                                                  "kinds": kind_table(s["attributes"], labels)}))
         return out

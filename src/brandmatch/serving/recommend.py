@@ -64,9 +64,11 @@ PART_LABELS: dict[str, str] = {
 }
 TOPIC_VIEWS = ("content_text", "audience_text")
 VISUAL_VIEWS = ("content_visual", "audience_visual")
+#: the kinds an account's bio names (features/bio_kinds.py); shown only where the dataset has them
+KIND_VIEWS = ("attributes_kinds",)
 #: short view names in one-line evidence
 _SHORT = {"content_text": "topic", "audience_text": "audience topic", "content_visual": "visual",
-          "audience_visual": "audience visual"}
+          "audience_visual": "audience visual", "attributes_kinds": "kind"}
 N_EVIDENCE = 3  # top topics / visual concepts shown per view
 N_CAPTIONS = 3
 CAPTION_CHARS = 200
@@ -724,7 +726,7 @@ class Recommender:
         """
         out: dict[str, Any] = {role_a: {}, "influencer": {}, "shared_attributes": [], "unavailable": []}
         why: list[str] = out["unavailable"]
-        for name in (*TOPIC_VIEWS, *VISUAL_VIEWS):
+        for name in self._evidence_views():
             if name not in self.features:
                 why.append(f"{name}: no such feature view")
                 continue
@@ -765,7 +767,7 @@ class Recommender:
             return np.where(present, idx, -1)
 
         views = []
-        for name in (*TOPIC_VIEWS, *VISUAL_VIEWS):
+        for name in self._evidence_views():
             if name not in self.features:
                 views.append((name, None, None, None, None, None))
                 continue
@@ -887,8 +889,18 @@ class Recommender:
             v, ok = view.lookup([aid])
         return v[0] if ok[0] else None
 
+    def _evidence_views(self) -> tuple[str, ...]:
+        """The views evidence is read from: topics and visual concepts always (absent ones are
+        reported), bio kinds where the dataset has them."""
+        return (*TOPIC_VIEWS, *VISUAL_VIEWS, *(v for v in KIND_VIEWS if v in self.features))
+
     def _labels(self, view: FeatureView) -> tuple[list[str] | None, str | None]:
         """Names of the view's dimensions, or None and why they are unavailable."""
+        if view.name in KIND_VIEWS:
+            kinds = view.meta.get("kinds")
+            if isinstance(kinds, list) and len(kinds) == view.dim:
+                return ["kind %d: %s" % (i, ", ".join(map(str, k[:4]))) for i, k in enumerate(kinds)], None
+            return None, "kind names unavailable (the view's metadata records no kinds)"
         if view.name in TOPIC_VIEWS:
             words = view.meta.get("top_words")
             if isinstance(words, list) and len(words) == view.dim:
@@ -968,7 +980,7 @@ class Recommender:
         row = self._acc.loc[aid]
         views: dict[str, Any] = {}
         unavailable: list[str] = []
-        for name in (*TOPIC_VIEWS, *VISUAL_VIEWS):
+        for name in self._evidence_views():
             if name not in self.features:
                 continue
             view = self.features[name]
@@ -1093,7 +1105,8 @@ def _entries(view: FeatureView, vec: np.ndarray, labels: list[str] | None) -> li
     """Top entries of one view's row: topics ("topic i") or visual concepts per object / scene part."""
     if view.name in VISUAL_VIEWS:
         return _top_entries(vec, labels, view.meta.get("parts", True))
-    unit = ("term" if _is_tfidf(view) else "topic") if view.name in TOPIC_VIEWS else "dim"
+    unit = ("term" if _is_tfidf(view) else "topic") if view.name in TOPIC_VIEWS else \
+        "kind" if view.name in KIND_VIEWS else "dim"
     return _top_entries(vec, labels, None, unit)
 
 
@@ -1109,7 +1122,8 @@ class _TopTable:
             self.unit = "dim"
         else:
             parts = None
-            self.unit = ("term" if _is_tfidf(view) else "topic") if view.name in TOPIC_VIEWS else "dim"
+            self.unit = ("term" if _is_tfidf(view) else "topic") if view.name in TOPIC_VIEWS else \
+                "kind" if view.name in KIND_VIEWS else "dim"
         spans = [(0, dim)]
         if isinstance(parts, dict) and parts:
             spans = [(int(lo), int(hi)) for lo, hi in parts.values() if int(hi) <= dim] or spans
