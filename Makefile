@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synthetic.py --large-influencers 20000
 	test -f $(BENCH_DIR)/paper/manifest.json || $(BIN)/brandmatch generate --preset paper --seed 0 --out $(BENCH_DIR)/paper --force
 	$(BIN)/python benchmarks/bench_featurize.py $(BENCH_DIR)/paper
+	$(BIN)/python benchmarks/summary.py
 
 # The million-influencer run (benchmarks/scale.py): generate with audiences -> featurize on Ray -> train
 # the default recipe on a sample of brands -> embed every influencer + IVF index -> recommend; wall time,
@@ -60,6 +61,7 @@ SCALE_POSTS ?= 10
 SCALE_DIR ?= build/scale
 scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --influencers $(SCALE_N) --posts $(SCALE_POSTS) --out $(SCALE_DIR)
+	$(BIN)/python benchmarks/summary.py
 
 clean:
 	rm -rf $(VENV) data reports build .pytest_cache
