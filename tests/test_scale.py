@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.bench_modules import load_benchmark
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _scale():
