@@ -31,6 +31,19 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def read_json(path: str | os.PathLike, error: type[Exception], missing: str | None = None) -> Any:
+    """A JSON file's content, or one line raised as ``error``: ``<path>: missing <missing>`` when
+    the file does not exist (only when ``missing`` is given), ``<path>: invalid JSON at line L,
+    column C: <why>`` when it does not parse."""
+    path = Path(path)
+    if missing is not None and not path.exists():
+        raise error(f"{path}: missing {missing}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to a temp file in the same directory (fsync), then rename it to ``path``."""
     path = Path(path)

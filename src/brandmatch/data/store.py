@@ -16,7 +16,6 @@ ships precomputed features write them through it.)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -39,7 +38,7 @@ from brandmatch.data.schema import (
     ordered_unique,
     validate_tables,
 )
-from brandmatch.atomic import clean_stale_siblings, replace_dir, sha256_file, write_json_atomic
+from brandmatch.atomic import clean_stale_siblings, read_json, replace_dir, sha256_file, write_json_atomic
 from brandmatch.errors import DatasetError
 from brandmatch.features.store import FeatureSet
 
@@ -291,12 +290,7 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True,
     mpath = path / MANIFEST
     if not path.is_dir():
         raise DatasetError(f"{path}: no such dataset directory")
-    if not mpath.exists():
-        raise DatasetError(f"{mpath}: missing manifest (not a brandmatch dataset directory)")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{mpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+    manifest = read_json(mpath, DatasetError, "manifest (not a brandmatch dataset directory)")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise DatasetError(
             f"{mpath}: schema_version {manifest.get('schema_version')!r}, expected {SCHEMA_VERSION}"

@@ -13,7 +13,6 @@ real data). Standard view names are listed in :data:`STANDARD_VIEWS`; any other 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from brandmatch.atomic import clean_stale_siblings, replace_dir, sha256_file, strict_json
+from brandmatch.atomic import clean_stale_siblings, read_json, replace_dir, sha256_file, strict_json
 from brandmatch.errors import FeatureError, where
 
 FEATURE_SCHEMA_VERSION = 1
@@ -188,7 +187,7 @@ class FeatureSet:
         manifest_path = directory / "manifest.json"
         if not manifest_path.exists():
             raise FeatureError(f"{manifest_path}: missing feature manifest")
-        manifest = _read_json(manifest_path, FeatureError)
+        manifest = read_json(manifest_path, FeatureError)
         if manifest.get("schema_version") != FEATURE_SCHEMA_VERSION:
             raise FeatureError(
                 f"{manifest_path}: schema_version {manifest.get('schema_version')!r}, "
@@ -214,14 +213,6 @@ def _write_json(path: Path, obj: object) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def _read_json(path: Path, error: type[Exception]) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
 
 
 def _write_view_file(directory: Path, view: FeatureView) -> dict:
@@ -270,7 +261,7 @@ def write_view(directory: str | os.PathLike, view: FeatureView) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / "manifest.json"
     manifest = (
-        _read_json(manifest_path, FeatureError)
+        read_json(manifest_path, FeatureError)
         if manifest_path.exists()
         else {"schema_version": FEATURE_SCHEMA_VERSION, "views": {}}
     )
@@ -284,7 +275,7 @@ def remove_view(directory: str | os.PathLike, name: str) -> None:
     manifest_path = directory / "manifest.json"
     if not manifest_path.exists():
         return
-    manifest = _read_json(manifest_path, FeatureError)
+    manifest = read_json(manifest_path, FeatureError)
     entry = manifest["views"].pop(name, None)
     _write_json(manifest_path, manifest)
     if entry:

@@ -17,7 +17,6 @@ Hyper-parameters are keyword arguments of ``__init__`` whose defaults are the pa
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import shutil
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any, ClassVar, Sequence, TypeVar
 
 import numpy as np
 
-from brandmatch.atomic import replace_dir, sha256_file, strict_json
+from brandmatch.atomic import read_json, replace_dir, sha256_file, strict_json
 from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelError
 from brandmatch.features.store import FeatureSet
@@ -196,12 +195,7 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     """A model directory's ``config.json`` as a dict (JSON only; nothing is loaded or trusted beyond
     that), or a one-line ModelError."""
     cpath = Path(directory) / CONFIG_FILE
-    if not cpath.exists():
-        raise ModelError(f"{cpath}: missing model config (not a model directory)")
-    try:
-        config = json.loads(cpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{cpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+    config = read_json(cpath, ModelError, "model config (not a model directory)")
     if not isinstance(config, dict) or "model" not in config:
         raise ModelError(f"{cpath}: not a model config (no 'model' key)")
     return config

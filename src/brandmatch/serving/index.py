@@ -33,7 +33,6 @@ the SHA-256 of both files, verified on load).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -43,7 +42,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from brandmatch.atomic import replace_dir, sha256_file, strict_json
+from brandmatch.atomic import read_json, replace_dir, sha256_file, strict_json
 from brandmatch.errors import ServingError
 
 INDEX_FORMAT_VERSION = 1
@@ -380,12 +379,7 @@ class InnerProductIndex:
         faiss = _faiss()
         directory = Path(directory)
         mpath = directory / MANIFEST_FILE
-        if not mpath.exists():
-            raise ServingError(f"{mpath}: missing index manifest (not an index directory)")
-        try:
-            manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ServingError(f"{mpath}: invalid JSON at line {exc.lineno}, column {exc.colno}") from None
+        manifest = read_json(mpath, ServingError, "index manifest (not an index directory)")
         if manifest.get("format_version") != INDEX_FORMAT_VERSION:
             raise ServingError(f"{mpath}: format_version {manifest.get('format_version')!r}, "
                                f"expected {INDEX_FORMAT_VERSION}")
