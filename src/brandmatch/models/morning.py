@@ -186,9 +186,10 @@ class MorningRanker(RecipeParams, ComposedRanker):
         lacks altogether is refused (ModelUnavailable) rather than trained as a different model."""
         super().usable_layout(features, brands, influencers)
         used = {n for inputs in self.layout_.values() for n in inputs}
-        wanted = [n for names in self.wanted_inputs().values() for n in names]
-        own = {"text": [n for n in wanted if self.config["text"] != "topics" and n.endswith(_TEXT_SUFFIX[self.config["text"]])],
-               "attributes": [n for n in wanted if self.config["attributes"] != "node2vec" and n == "attributes_kinds"]}
+        wanted = {n for names in self.wanted_inputs().values() for n in names}
+        paper = {n for names in VIEW_INPUTS.values() for n in names}  # the inputs of text=topics, node2vec
+        own = {"text": sorted(n for n in wanted - paper if n.endswith("_text" + _TEXT_SUFFIX[self.config["text"]])),
+               "attributes": sorted((wanted - paper) & set(ATTRIBUTE_INPUTS["kinds"]))}
         for param, names in own.items():
             if names and not used.intersection(names):
                 raise ModelUnavailable(f"{self.name}: parameter {param!r} = {self.config[param]!r} needs "
