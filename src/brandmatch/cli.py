@@ -439,6 +439,9 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replace-imported", action="store_true",
                    help="also recompute the views supplied at import (features/<view>.csv); by default they are kept")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    p.add_argument("--fit-accounts", type=int, default=None, metavar="N",
+                   help="fit the caption stages (LDA, TF-IDF, Word2Vec) on N accounts drawn with --seed instead of "
+                        "all; every account's views then come from the fitted transform (default: all accounts)")
     p.add_argument("--engine", default=None, metavar="local|ray",
                    help="where the per-account transforms run: local (this process) or ray (Ray Data; fitting "
                         "stays here); default $BRANDMATCH_ENGINE, else local (docs/engines.md)")
@@ -464,7 +467,8 @@ def _run_featurize(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data)
     opts = FeaturizeOptions(with_=with_, topics=topics, seed=args.seed, force=args.force,
                             replace_imported=args.replace_imported,
-                            progress=not args.no_progress, shared=shared_dir(), engine=args.engine)
+                            progress=not args.no_progress, shared=shared_dir(), engine=args.engine,
+                            fit_accounts=args.fit_accounts)
     t0 = _time.perf_counter()
     print(f"{'stage':<16} {'status':<9} {'time':>9}  views")
     reports = featurize(ds, args.out, opts, log=print)

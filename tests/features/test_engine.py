@@ -130,6 +130,56 @@ def test_featurize_on_ray_equals_local_byte_for_byte(ray_env, tmp_path):
     assert {r.status for r in again} <= {"cached", "skipped"}
 
 
+def _same_features(da: Path, db: Path) -> None:
+    a, b = FeatureSet.load(da / "features"), FeatureSet.load(db / "features")
+    assert a.names() == b.names()
+    for name in a.names():
+        np.testing.assert_array_equal(a[name].ids, b[name].ids, err_msg=name)
+        np.testing.assert_array_equal(a[name].mask, b[name].mask, err_msg=name)
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+        assert a[name].meta["stage_hash"] == b[name].meta["stage_hash"], name
+
+
+def test_fit_on_a_sample_then_transform_everyone_same_on_both_engines(ray_env, tmp_path):
+    """--fit-accounts: the caption stages fit on a seeded sample (8 of the 10 accounts: TF-IDF needs
+    words in 3 documents), every account's views come from the
+    fitted transform, shard by shard: in this process (local) or on Ray, the same bytes."""
+    from brandmatch.features.topics import CaptionCleaner, load_stopwords
+
+    for name in ("local", "ray", "all"):
+        write_tiny(tmp_path / name)
+    reports = featurize(load_dataset(tmp_path / "local"), options=tiny_options(fit_accounts=8, shard_accounts=3))
+    assert reports[-1].stage == "transform" and "fitted on 8 of 10 accounts" in reports[-1].note
+    featurize(load_dataset(tmp_path / "ray"), options=tiny_options(fit_accounts=8, engine="ray", shard_accounts=4))
+    _same_features(tmp_path / "local", tmp_path / "ray")
+    fs = FeatureSet.load(tmp_path / "local" / "features")
+    assert len(fs.names()) == 11 and len(fs["content_text"].ids) == 10
+    assert "8 accounts drawn with seed 0" in fs["content_text"].meta["fitted_on"]
+    # the LDA and its dictionary saw the sample's captions only
+    topics = fitted.read_stage(tmp_path / "local" / "features", "content_topics")
+    sample = set(topics.arrays["gamma_init_ids"].tolist())
+    assert 0 < len(sample) <= 8
+    ds = load_dataset(tmp_path / "local")
+    posts = ds.tables.posts
+    own = posts[posts["account_id"].isin(sample)]["caption"].tolist()
+    words = {w for toks in CaptionCleaner(load_stopwords()[0]).clean_all(own) for w in toks}
+    assert set(topics.state["vocabulary"]) <= words
+    # a sample as large as the dataset is no sample: the plain run, same hashes and bytes
+    featurize(load_dataset(tmp_path / "all"), options=tiny_options(fit_accounts=10))
+    plain = tmp_path / "plain"
+    write_tiny(plain)
+    featurize(load_dataset(plain), options=tiny_options())
+    _same_features(tmp_path / "all", plain)
+
+
+@pytest.mark.parametrize("value", ["1", "0"])
+def test_cli_fit_accounts_below_two_exits_2_with_one_line(tmp_path, capsys, value):
+    write_tiny(tmp_path / "d")
+    assert main(["featurize", str(tmp_path / "d"), "--fit-accounts", value, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"brandmatch featurize: error: --fit-accounts {value}: expected an integer >= 2 (default: all accounts)"]
+
+
 def test_image_classification_on_ray_equals_local(ray_env, tmp_path):
     """Posts with images and no detections: the classifier runs on the workers (a deterministic stand-in
     for EfficientNet-Lite0, shipped with the fitted state), the visual and effnet views the same bytes."""

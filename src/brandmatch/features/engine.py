@@ -360,6 +360,24 @@ def shard_tables(tables, shard_accounts: int = SHARD_ACCOUNTS) -> list[dict[str,
     return out
 
 
+def tables_of(tables, account_rows: np.ndarray):
+    """The part of ``tables`` about the accounts at ``account_rows`` (positions in
+    ``tables.accounts``): those accounts, their posts, their audience, every post of those audience
+    members and the detections of all those posts, in the original row order; no cooperations,
+    splits or grids."""
+    from brandmatch.data.schema import Tables, empty_table
+
+    acc = tables.accounts.iloc[np.sort(np.asarray(account_rows, dtype=np.int64))].reset_index(drop=True)
+    ids = set(acc["account_id"].astype(str))
+    posts = tables.posts[tables.posts["account_id"].astype(str).isin(ids)].reset_index(drop=True)
+    aud = tables.audience[tables.audience["account_id"].astype(str).isin(ids)].reset_index(drop=True)
+    members = set(aud["member_id"].astype(str))
+    ap = tables.audience_posts[tables.audience_posts["member_id"].astype(str).isin(members)].reset_index(drop=True)
+    pids = set(posts["post_id"].astype(str)) | set(ap["post_id"].astype(str))
+    det = tables.detections[tables.detections["post_id"].astype(str).isin(pids)].reset_index(drop=True)
+    return Tables(acc, empty_table("cooperations"), empty_table("splits"), empty_table("grids"), posts, aud, ap, det)
+
+
 def _shard_tables_from(row: dict[str, Any]):
     from brandmatch.data.schema import Tables, empty_table
 
@@ -414,16 +432,21 @@ class _FeaturizeWorker:
 
 def transform_on_ray(
     featurizer, tables, images_root: str | os.PathLike | None = None, classifier_factory: Callable | None = None,
-    use_images: bool = True, shard_accounts: int | None = None,
+    use_images: bool = True, shard_accounts: int | None = None, engine: str = "ray",
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
     """``featurizer.transform(tables)`` computed shard by shard on Ray workers (a session must be
     open: :func:`ray_session`). Returns view -> (values (n, d) float32, mask (n,) bool) aligned on
     ``tables.accounts``, and run info. A view no shard produced is absent; rows of shards that did
     not produce a view are zeros, masked. ``shard_accounts`` None: ``SHARD_ACCOUNTS``, smaller for
-    small inputs so that every CPU gets two shards."""
+    small inputs so that every CPU gets two shards.
+
+    ``engine="local"`` runs the very same shards one after the other in this process (the worker
+    class called directly): what ``featurize --fit-accounts`` does without Ray, so that both
+    engines compute every account the same way."""
     n = len(tables.accounts)
+    cpus = cluster_cpus() if engine == "ray" else 1
     if shard_accounts is None:
-        shard_accounts = max(1, min(SHARD_ACCOUNTS, -(-n // (2 * cluster_cpus()))))
+        shard_accounts = max(1, min(SHARD_ACCOUNTS, -(-n // (2 * cpus))))
     shards = shard_tables(tables, shard_accounts)
     payload = {"featurizer": featurizer, "images_root": None if images_root is None else str(images_root),
                "classifier_factory": classifier_factory, "use_images": use_images}
@@ -431,7 +454,12 @@ def transform_on_ray(
     values: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray] = {}
     seen: set[int] = set()
-    for batch in map_shards(_FeaturizeWorker, payload, rows):
+    if engine == "ray":
+        batches = map_shards(_FeaturizeWorker, payload, rows)
+    else:
+        worker = _FeaturizeWorker(payload)
+        batches = (worker({k: [v] for k, v in row.items()}) for row in rows)
+    for batch in batches:
         for s, blob in zip(batch["shard"].tolist(), batch["result"]):
             start = int(s) * shard_accounts
             seen.add(int(s))
@@ -450,5 +478,5 @@ def transform_on_ray(
     if missing:
         raise EngineError(f"ray engine: shard(s) {missing[:5]} returned no result")
     return {k: (values[k], masks[k]) for k in values}, {"shards": len(shards), "shard_accounts": shard_accounts,
-                                                         "cpus": cluster_cpus()}
+                                                         "cpus": cpus}
 

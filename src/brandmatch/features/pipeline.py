@@ -106,6 +106,10 @@ class FeaturizeOptions:
     engine: str | None = None
     #: accounts per shard of the ray engine (None: 2000, fewer for small datasets)
     shard_accounts: int | None = None
+    #: fit the caption stages (cleaner, LDA, TF-IDF, Word2Vec) on this many accounts drawn with
+    #: ``seed`` (None: all); every account's views then come from the fitted transform, on the
+    #: chosen engine, so that fitting does not grow with the number of accounts
+    fit_accounts: int | None = None
 
     def params(self, *names: str) -> dict:
         return {n: getattr(self, n) for n in names}
@@ -164,6 +168,17 @@ class _Run:
         self.ds, self.out, self.opts = ds, out, opts
         self.t = ds.tables
         self.account_ids = self.t.accounts["account_id"].tolist()
+        #: the accounts (and their tables) the caption stages fit on: all, or a seeded sample
+        #: (``FeaturizeOptions.fit_accounts``)
+        self.sampled = opts.fit_accounts is not None and opts.fit_accounts < len(self.account_ids)
+        if self.sampled:
+            from brandmatch.features.engine import tables_of
+
+            rows = np.random.default_rng(opts.seed).choice(len(self.account_ids), size=opts.fit_accounts, replace=False)
+            self.ft = tables_of(self.t, rows)
+            self.fit_ids = self.ft.accounts["account_id"].tolist()
+        else:
+            self.ft, self.fit_ids = self.t, self.account_ids
         self._cache: dict = {}
         self._table_hash: dict[str, str] = {}
         self.code = code_version()
@@ -179,6 +194,7 @@ class _Run:
         #: fit only (another engine computes the views afterwards): stages fit and save their
         #: state, and record each view they would write in ``deferred``
         self.fit_only = False
+        self.engine = "local"
         self.deferred: list[_Deferred] = []
 
     def table_hash(self, name: str) -> str:
@@ -258,40 +274,53 @@ class _Run:
         return self.memo("stopwords", lambda: load_stopwords(self.opts.shared))
 
     def tokens(self) -> tuple[list[list[str]], list[list[str]]]:
-        """Cleaned tokens of every post and every audience post (one cleaner: shared word counts)."""
+        """Cleaned tokens of every post and every audience post of the fitting accounts (one
+        cleaner: shared word counts). This and the three methods below read ``ft`` / ``fit_ids``:
+        the whole dataset unless the fit is on a sample (then every view comes from the transform)."""
 
         def run():
             from brandmatch.features.topics import CaptionCleaner
 
             cleaner = CaptionCleaner(self.stopwords()[0])
-            caps = self.t.posts["caption"].tolist() + self.t.audience_posts["caption"].tolist()
+            caps = self.ft.posts["caption"].tolist() + self.ft.audience_posts["caption"].tolist()
             toks = cleaner.clean_all(caps)
             self._cache["segmenter_counts"] = cleaner.known_counts_
-            n = len(self.t.posts)
+            n = len(self.ft.posts)
             return toks[:n], toks[n:]
 
         return self.memo("tokens", run)
 
     def post_index(self, which: str) -> dict[str, int]:
-        frame = self.t.posts if which == "content" else self.t.audience_posts
+        frame = self.ft.posts if which == "content" else self.ft.audience_posts
         return self.memo(f"pidx_{which}", lambda: {p: i for i, p in enumerate(frame["post_id"].tolist())})
 
     def groups(self, which: str) -> pd.DataFrame:
         if which == "content":
-            return self.memo("g_content", lambda: pooling.content_groups(self.t.posts, self.opts.h_posts))
+            return self.memo("g_content", lambda: pooling.content_groups(self.ft.posts, self.opts.h_posts))
         return self.memo("g_audience", lambda: pooling.audience_groups(
-            self.t.audience, self.t.audience_posts, self.opts.q_members, self.opts.l_posts))
+            self.ft.audience, self.ft.audience_posts, self.opts.q_members, self.opts.l_posts))
 
     def account_docs(self, which: str) -> list[list[str]]:
+        """(len(fit_ids),) documents: the cleaned words of each fitting account's pooled posts."""
         toks = self.tokens()[0 if which == "content" else 1]
         idx = self.post_index(which)
-        docs: dict[str, list[str]] = {a: [] for a in self.account_ids}
+        docs: dict[str, list[str]] = {a: [] for a in self.fit_ids}
         g = self.groups(which)
         for a, p in zip(g["account_id"].tolist(), g["post_id"].tolist()):
             i = idx.get(p)
             if i is not None and a in docs:
                 docs[a].extend(toks[i])
-        return [docs[a] for a in self.account_ids]
+        return [docs[a] for a in self.fit_ids]
+
+    def sample_params(self) -> dict:
+        """Part of the caption stages' parameters (and so of their stage hash) when fitting on a sample."""
+        return {"fit_accounts": int(self.opts.fit_accounts), "fit_seed": self.opts.seed} if self.sampled else {}
+
+    def fitted_on(self, what: str) -> str:
+        """Meta text: which accounts a stage fitted on."""
+        if self.sampled:
+            return f"{what} of {len(self.fit_ids):,} accounts drawn with seed {self.opts.seed} (label-free)"
+        return f"all accounts' {what} (label-free)"
 
     def images_root(self) -> Path | None:
         return self.ds.path
@@ -380,7 +409,7 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
         num_topics=o.topics, candidates=tuple(o.topic_candidates), passes=o.topic_passes,
         select_docs=o.topic_select_docs, select_passes=o.topic_select_passes, seed=o.seed,
     )
-    params = settings.as_dict() | o.params("h_posts", "q_members", "l_posts")
+    params = settings.as_dict() | o.params("h_posts", "q_members", "l_posts") | run.sample_params()
     h = run.stage_hash(stage, tables, params, extra=str(run.stopwords()[1]))
     if run.cached([view], h, stage):
         return StageReport(stage, "cached", 0.0, [view])
@@ -400,7 +429,7 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
     finally:
         bar.close()
     meta = res.meta | {
-        "source": "lda", "fitted_on": f"all accounts' {which} captions (label-free)",
+        "source": "lda", "fitted_on": run.fitted_on(f"{which} captions"),
         "document": "concatenated cleaned captions of the account's posts", "captions": n_captions,
         "clean_seconds": round(clean_s, 2), "stopwords": run.stopwords()[1], "pos_filter": "none",
         "settings": params,
@@ -425,7 +454,7 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
         # featurize's own starting gamma per account (rows of accounts with words), so that a
         # transform of an account of this dataset reproduces its vector exactly
         "gamma_init": res.gamma_init[res.mask],
-        "gamma_init_ids": np.array(run.account_ids, dtype=str)[res.mask],
+        "gamma_init_ids": np.array(run.fit_ids, dtype=str)[res.mask],
     })
     return StageReport(stage, "computed", 0.0, [view], f"K={res.meta['num_topics']}")
 
@@ -455,9 +484,8 @@ def _stage_visual(run: _Run) -> StageReport:
     scene_available = bool(len(det)) and bool((det["kind"] == "scene").any())
     written = []
     for which, view in (("content", "content_visual"), ("audience", "audience_visual")):
-        idx = run.post_index(which)
         if run.fit_only:  # nothing to fit: the engine pools (views no account has are not written)
-            if idx:
+            if not (run.t.posts if which == "content" else run.t.audience_posts).empty:
                 source = ("efficientnet-lite0 on post images (ImageNet-1k objects)" if use_images
                           else "detections table")
                 run.defer("visual", view, {
@@ -473,6 +501,7 @@ def _stage_visual(run: _Run) -> StageReport:
             source = "efficientnet-lite0 on post images (ImageNet-1k objects)"
         else:
             d, info, source = det, {}, "detections table"
+        idx = run.post_index(which)
         if not idx:
             continue
         objects, scenes = pooling.detection_matrices(d, idx, o.threshold)
@@ -530,7 +559,8 @@ def _stage_tfidf(run: _Run) -> StageReport:
     o = run.opts
     if "tfidf" not in o.with_:
         return StageReport("tfidf", "skipped", 0.0, [], "not enabled (--with tfidf)")
-    params = o.params("tfidf_terms", "h_posts", "q_members", "l_posts") | {"min_df": MIN_DF, "max_df": MAX_DF}
+    params = (o.params("tfidf_terms", "h_posts", "q_members", "l_posts") | {"min_df": MIN_DF, "max_df": MAX_DF}
+              | run.sample_params())
     h = run.stage_hash("tfidf", ["posts", "audience", "audience_posts"], params, extra=str(run.stopwords()[1]))
     which_views = [(w, f"{w}_text_tfidf") for w in ("content", "audience")
                    if not (run.t.posts if w == "content" else run.t.audience_posts).empty]
@@ -545,8 +575,8 @@ def _stage_tfidf(run: _Run) -> StageReport:
         vocab, idf = fit_tfidf(docs, o.tfidf_terms, MIN_DF, MAX_DF)
         if not vocab:
             continue
-        meta = {"source": "tfidf", "kind": "tfidf", "terms": len(vocab), "fitted_on": f"all accounts' {which} "
-                "captions (label-free)", "document": "the topic view's document (cleaned words)", "settings": params}
+        meta = {"source": "tfidf", "kind": "tfidf", "terms": len(vocab), "fitted_on": run.fitted_on(f"{which} captions"),
+                "document": "the topic view's document (cleaned words)", "settings": params}
         if run.fit_only:
             run.defer("tfidf", view, meta, h)
         else:
@@ -567,7 +597,7 @@ def _stage_w2v(run: _Run) -> StageReport:
     views = ["content_text_w2v", "content_text_w2v_wap"]
     if "w2v" not in o.with_:
         return StageReport("w2v", "skipped", 0.0, [], "not enabled (--with w2v)")
-    params = o.params("w2v_dim", "w2v_epochs", "seed", "h_posts")
+    params = o.params("w2v_dim", "w2v_epochs", "seed", "h_posts") | run.sample_params()
     h = run.stage_hash("w2v", ["posts", "audience_posts"], params, extra=str(run.stopwords()[1]))
     # (audience_posts is an input: the hashtag segmenter's word counts include audience captions)
     if run.cached(views, h, "w2v"):
@@ -761,18 +791,19 @@ def _transform_deferred(run: _Run, session: dict) -> StageReport:
     names = list(dict.fromkeys(d.stage for d in run.deferred))
     fz = FittedFeaturizer({n: fitted.read_stage(run.out, n) for n in names}, run.out)
     results, info = transform_on_ray(fz, run.t, run.images_root(), run.opts.classifier_factory,
-                                     shard_accounts=run.opts.shard_accounts)
+                                     shard_accounts=run.opts.shard_accounts, engine=run.engine)
     written = []
     for d in run.deferred:
         got = results.get(d.view)
         if got is None or (d.skip_empty and not got[1].any()):
             continue
-        run.write(d.view, got[0], got[1], d.meta | {"engine": "ray"}, d.h)
+        run.write(d.view, got[0], got[1], d.meta | {"engine": run.engine}, d.h)
         written.append(d.view)
     run.deferred = []
     run.existing = FeatureSet.load(run.out, verify=False, skip_unreadable=True)
-    note = (f"ray: {info['shards']} shard(s) of <= {info['shard_accounts']} accounts on {info['cpus']} CPU(s), "
-            f"{session.get('address')}")
+    note = (f"{run.engine}: {info['shards']} shard(s) of <= {info['shard_accounts']} accounts on {info['cpus']} CPU(s)"
+            + (f", {session.get('address')}" if run.engine == "ray" else "")
+            + (f"; fitted on {len(run.fit_ids):,} of {len(run.account_ids):,} accounts" if run.sampled else ""))
     return StageReport("transform", "computed", round(time.perf_counter() - t0, 2), written, note)
 
 
@@ -785,6 +816,9 @@ def featurize(
     unknown = [w for w in opts.with_ if w not in OPTIONAL_STAGES]
     if unknown:
         raise FeatureError(f"--with: unknown stage {unknown[0]!r} (choose from {', '.join(OPTIONAL_STAGES)})")
+    if opts.fit_accounts is not None and (isinstance(opts.fit_accounts, bool) or not isinstance(opts.fit_accounts, int)
+                                          or opts.fit_accounts < 2):
+        raise FeatureError(f"--fit-accounts {opts.fit_accounts!r}: expected an integer >= 2 (default: all accounts)")
     if out is None:
         if ds.path is None:
             raise FeatureError("featurize: the dataset has no directory; give an output directory")
@@ -797,7 +831,8 @@ def featurize(
         if name not in STAGES:
             raise FeatureError(f"featurize: unknown stage {name!r} (choose from {', '.join(STAGES)})")
     run = _Run(ds, out, opts)
-    run.fit_only = engine != "local"
+    run.fit_only = engine != "local" or run.sampled
+    run.engine = engine
     reports = []
     with session_for(engine) as session:  # a Ray session (started for the run unless one runs)
         for name in stages or list(STAGES):
