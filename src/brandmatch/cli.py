@@ -450,7 +450,7 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
 def _run_featurize(args: argparse.Namespace) -> int:
     import time as _time
 
-    from brandmatch.data.store import load_dataset
+    from brandmatch.data.store import BLOCK_TABLES, dataset_blocks, load_dataset, verify_table_files
     from brandmatch.features.pipeline import FeaturizeOptions, featurize
     from brandmatch.features.store import FeatureSet
 
@@ -464,7 +464,13 @@ def _run_featurize(args: argparse.Namespace) -> int:
         if topics < 2:
             raise BrandmatchError(f"--topics {topics}: need at least 2 topics")
     with_ = tuple(w.strip() for w in args.with_.split(",") if w.strip())
-    ds = load_dataset(args.data)
+    if args.fit_accounts is not None and dataset_blocks(args.data) is not None:
+        # written in account blocks: fit on some blocks, the engine reads the rest block by block;
+        # posts, audiences and detections are never loaded whole (checked on disk instead)
+        verify_table_files(args.data, BLOCK_TABLES)
+        ds = load_dataset(args.data, tables=("accounts", "cooperations", "splits"))
+    else:
+        ds = load_dataset(args.data)
     opts = FeaturizeOptions(with_=with_, topics=topics, seed=args.seed, force=args.force,
                             replace_imported=args.replace_imported,
                             progress=not args.no_progress, shared=shared_dir(), engine=args.engine,

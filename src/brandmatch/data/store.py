@@ -55,6 +55,8 @@ class Dataset:
     metadata: dict = field(default_factory=dict)
     path: Path | None = None
     _features: FeatureSet | None = field(default=None, repr=False)
+    #: the tables read from ``path`` (None: all of them; see :func:`load_dataset`'s ``tables``)
+    loaded: frozenset[str] | None = None
 
     # ------------------------------------------------------------ accessors
     @property
@@ -203,6 +205,10 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+    return _frame(table, name)
+
+
+def _frame(table: pa.Table, name: str) -> pd.DataFrame:
     frame = table.to_pandas(types_mapper=exact_integers)
     for col in TABLES[name].columns:
         if col.name in frame and col.kind == "int":
@@ -297,6 +303,7 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True,
         )
     frames: dict[str, pd.DataFrame] = {}
     sources: dict[str, str] = {}
+    tables_wanted = tables
     if tables is not None:
         unknown = sorted(set(tables) - set(TABLES))
         if unknown:
@@ -308,23 +315,131 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True,
             frames[name] = empty_table(name)
             continue
         entry = manifest.get("tables", {}).get(name)
-        if entry is None:
-            raise DatasetError(f"{mpath}: table {name!r} missing from the manifest")
-        lacking = [k for k in ("file", "rows", "sha256") if not isinstance(entry, dict) or k not in entry]
-        if lacking:
-            raise DatasetError(f"{mpath}: the entry of table {name!r} has no {lacking[0]!r}")
-        fpath = path / entry["file"]
-        if not fpath.exists():
-            raise DatasetError(f"{fpath}: missing table file")
-        if verify and sha256_file(fpath) != entry["sha256"]:
-            raise DatasetError(f"{fpath}: checksum does not match the manifest (file changed or truncated)")
+        fpath = _checked_file(path, mpath, name, entry, verify)
         frame = read_table(fpath, name)
         if len(frame) != entry["rows"]:
             raise DatasetError(f"{fpath}: {len(frame)} rows, manifest says {entry['rows']}")
         frames[name] = frame
         sources[name] = str(fpath)
     tables = validate_tables(Tables(**frames), sources)
-    return Dataset(manifest.get("name", path.name), tables, manifest.get("metadata", {}), path)
+    return Dataset(manifest.get("name", path.name), tables, manifest.get("metadata", {}), path,
+                   loaded=None if tables_wanted is None else frozenset(tables_wanted))
+
+
+# ---------------------------------------------------------------------- account blocks
+
+#: the tables an account block covers (:meth:`DatasetWriter.end_block`)
+BLOCK_TABLES = ("accounts", "posts", "audience", "audience_posts", "detections")
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """A dataset written in account blocks: ``ends[table]`` (n_blocks,) cumulative row ends.
+
+    Block ``i`` is rows ``[ends[t][i-1], ends[t][i])`` of each table ``t`` of :data:`BLOCK_TABLES`
+    (``rows``); :meth:`read` takes some blocks' rows of every table, reading only the Parquet row
+    groups that hold them.
+    """
+
+    path: Path
+    ends: dict[str, np.ndarray]
+    files: dict[str, Path]
+
+    def __len__(self) -> int:
+        return len(self.ends["accounts"])
+
+    def rows(self, table: str, i: int) -> tuple[int, int]:
+        e = self.ends[table]
+        return (int(e[i - 1]) if i > 0 else 0), int(e[i])
+
+    def account_rows(self, i: int) -> np.ndarray:
+        """(n,) positions in the accounts table of block ``i``'s accounts."""
+        return np.arange(*self.rows("accounts", i))
+
+    def read(self, blocks: Sequence[int]) -> Tables:
+        """The rows of ``blocks`` (ascending block numbers) of every block table, validated
+        together (references inside them hold by the writer's contract); no cooperations,
+        splits or grids."""
+        from brandmatch.data.schema import empty_table
+
+        frames: dict[str, pd.DataFrame] = {t: empty_table(t) for t in TABLES}
+        sources = {}
+        for table in BLOCK_TABLES:
+            parts = [_read_rows(self.files[table], table, *self.rows(table, i)) for i in blocks]
+            frames[table] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+            sources[table] = f"{self.files[table]} (block(s) {', '.join(map(str, blocks[:3]))}"\
+                             f"{', ...' if len(blocks) > 3 else ''})"
+        return validate_tables(Tables(**frames), sources)
+
+
+def _read_rows(path: Path, table: str, start: int, end: int) -> pd.DataFrame:
+    """Rows ``[start, end)`` of one table file: only the row groups that overlap them are read."""
+    try:
+        pf = pq.ParquetFile(path)
+        sizes = np.array([pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)], dtype=np.int64)
+        offsets = np.concatenate(([0], np.cumsum(sizes)))
+        groups = [g for g in range(len(sizes)) if offsets[g] < end and offsets[g + 1] > start]
+        if not groups or start >= end:
+            from brandmatch.data.schema import empty_table
+
+            return empty_table(table)
+        arrow = pf.read_row_groups(groups)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+    first = int(offsets[groups[0]])
+    return _frame(arrow.slice(start - first, end - start), table)
+
+
+def dataset_blocks(path: str | os.PathLike | None) -> Blocks | None:
+    """The account blocks of the dataset directory ``path`` (None: not written in blocks)."""
+    if path is None:
+        return None
+    path = Path(path)
+    manifest = read_json(path / MANIFEST, DatasetError, "manifest (not a brandmatch dataset directory)")
+    spec = manifest.get("blocks")
+    if not spec:
+        return None
+    where = f"{path / MANIFEST}: blocks"
+    if not isinstance(spec, dict) or spec.get("tables") != list(BLOCK_TABLES) or not isinstance(spec.get("ends"), list):
+        raise DatasetError(f"{where}: expected {{'tables': {list(BLOCK_TABLES)}, 'ends': [[rows per table], ...]}}")
+    try:
+        ends = np.array(spec["ends"], dtype=np.int64).reshape(len(spec["ends"]), len(BLOCK_TABLES))
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: 'ends' must be a list of {len(BLOCK_TABLES)} row counts per block") from None
+    tables = manifest.get("tables", {})
+    out = {}
+    for j, t in enumerate(BLOCK_TABLES):
+        col = ends[:, j]
+        if len(col) and (col[0] < 0 or (np.diff(col) < 0).any() or col[-1] != int(tables.get(t, {}).get("rows", -1))):
+            raise DatasetError(f"{where}: the row ends of {t!r} must rise to its {tables.get(t, {}).get('rows')} rows")
+        out[t] = col
+    files = {t: path / tables[t]["file"] for t in BLOCK_TABLES}
+    return Blocks(path, out, files)
+
+
+def _checked_file(path: Path, mpath: Path, name: str, entry, verify: bool) -> Path:
+    """The file of table ``name`` from its manifest entry, its sha256 verified unless not ``verify``."""
+    if entry is None:
+        raise DatasetError(f"{mpath}: table {name!r} missing from the manifest")
+    lacking = [k for k in ("file", "rows", "sha256") if not isinstance(entry, dict) or k not in entry]
+    if lacking:
+        raise DatasetError(f"{mpath}: the entry of table {name!r} has no {lacking[0]!r}")
+    fpath = path / entry["file"]
+    if not fpath.exists():
+        raise DatasetError(f"{fpath}: missing table file")
+    if verify and sha256_file(fpath) != entry["sha256"]:
+        raise DatasetError(f"{fpath}: checksum does not match the manifest (file changed or truncated)")
+    return fpath
+
+
+def verify_table_files(path: str | os.PathLike, names: Collection[str]) -> None:
+    """Check the sha256 of tables left unread by ``load_dataset(tables=...)`` (streamed, nothing
+    loaded): a reader that takes them block by block still reads checked files."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    manifest = read_json(mpath, DatasetError, "manifest (not a brandmatch dataset directory)")
+    for name in names:
+        _checked_file(path, mpath, name, manifest.get("tables", {}).get(name), True)
 
 
 def cooperation_matrix(co: CooperationSet, brands: Sequence[str], influencers: Sequence[str]) -> np.ndarray:
@@ -380,6 +495,7 @@ class DatasetWriter:
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._rows: dict[str, int] = {t: 0 for t in TABLES}
         self._chunks: dict[str, int] = {t: 0 for t in TABLES}
+        self._blocks: list[list[int]] = []
         self._closed = False
 
     @property
@@ -413,6 +529,14 @@ class DatasetWriter:
         writer.write_table(arrow)
         self._rows[table] += len(canon)
 
+    def end_block(self) -> None:
+        """Close one block of accounts: every row written to the :data:`BLOCK_TABLES` since the
+        previous block belongs to the accounts written since then (their posts, their audience,
+        those members' posts, the detections of all those posts). The producer guarantees it;
+        the manifest records each block's row ranges (``blocks``) so that a reader can take one
+        block from every table without reading the rest (:func:`dataset_blocks`)."""
+        self._blocks.append([self._rows[t] for t in BLOCK_TABLES])
+
     def add_view(self, view) -> None:
         """Add one feature view (a :class:`brandmatch.features.store.FeatureView`) to ``features/``."""
         from brandmatch.features.store import write_view
@@ -444,6 +568,11 @@ class DatasetWriter:
                     "rows": int(self._rows[table]),
                     "sha256": sha256_file(fpath),
                 }
+            if self._blocks:
+                if self._blocks[-1] != [self._rows[t] for t in BLOCK_TABLES]:
+                    raise DatasetError(f"{self.out}: rows of {', '.join(BLOCK_TABLES)} were written after the last "
+                                       "block (end_block): blocks must cover every row")
+                manifest["blocks"] = {"tables": list(BLOCK_TABLES), "ends": self._blocks}
             write_json_atomic(self._tmp / MANIFEST, manifest, sort_keys=True)
             replace_dir(self._tmp, self.out)
         except BaseException:

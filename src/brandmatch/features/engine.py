@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from brandmatch.data.store import Blocks
 from brandmatch.errors import EngineError
 
 ENGINES = ("local", "ray")
@@ -360,6 +361,22 @@ def shard_tables(tables, shard_accounts: int = SHARD_ACCOUNTS) -> list[dict[str,
     return out
 
 
+def block_runs(blocks: Blocks, shard_accounts: int) -> list[list[int]]:
+    """Consecutive blocks grouped into shards of at most ``shard_accounts`` accounts (a block
+    larger than that is a shard of its own)."""
+    runs: list[list[int]] = []
+    size = 0
+    for i in range(len(blocks)):
+        lo, hi = blocks.rows("accounts", i)
+        if runs and size + (hi - lo) <= shard_accounts:
+            runs[-1].append(i)
+            size += hi - lo
+        else:
+            runs.append([i])
+            size = hi - lo
+    return runs
+
+
 def tables_of(tables, account_rows: np.ndarray):
     """The part of ``tables`` about the accounts at ``account_rows`` (positions in
     ``tables.accounts``): those accounts, their posts, their audience, every post of those audience
@@ -400,6 +417,7 @@ class _FeaturizeWorker:
         self.root = state["images_root"]
         self.factory: Callable | None = state["classifier_factory"]
         self.use_images = bool(state["use_images"])
+        self.blocks = state.get("blocks")
         self._classifier = None
 
     def classifier(self):
@@ -419,7 +437,10 @@ class _FeaturizeWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = []
         for j in range(len(batch["shard"])):
-            tables = _shard_tables_from({t: batch[t][j] for t in SHARD_TABLES})
+            if "blocks" in batch:  # a shard of a dataset written in account blocks: read here
+                tables = self.blocks.read([int(b) for b in str(batch["blocks"][j]).split(",")])
+            else:
+                tables = _shard_tables_from({t: batch[t][j] for t in SHARD_TABLES})
             feats = self.fz.transform(tables, self.root, classifier_factory=self.classifier,
                                       use_images=self.use_images)
             arrays: dict[str, np.ndarray] = {}
@@ -443,14 +464,26 @@ def transform_on_ray(
     ``engine="local"`` runs the very same shards one after the other in this process (the worker
     class called directly): what ``featurize --fit-accounts`` does without Ray, so that both
     engines compute every account the same way."""
-    n = len(tables.accounts)
     cpus = cluster_cpus() if engine == "ray" else 1
-    if shard_accounts is None:
-        shard_accounts = max(1, min(SHARD_ACCOUNTS, -(-n // (2 * cpus))))
-    shards = shard_tables(tables, shard_accounts)
     payload = {"featurizer": featurizer, "images_root": None if images_root is None else str(images_root),
                "classifier_factory": classifier_factory, "use_images": use_images}
-    rows = [{"shard": i, **blobs} for i, blobs in enumerate(shards)]
+    if isinstance(tables, Blocks):
+        # the workers read their blocks' rows from the dataset's files (a file system they share
+        # with this process); shards are runs of consecutive blocks of <= shard_accounts accounts
+        n = int(tables.ends["accounts"][-1]) if len(tables) else 0
+        runs = block_runs(tables, shard_accounts or SHARD_ACCOUNTS)
+        starts = [int(tables.rows("accounts", r[0])[0]) for r in runs]
+        payload["blocks"] = tables
+        rows = [{"shard": i, "blocks": ",".join(map(str, r))} for i, r in enumerate(runs)]
+        shard_accounts = max((tables.rows("accounts", r[-1])[1] - tables.rows("accounts", r[0])[0]) for r in runs) \
+            if runs else 0
+    else:
+        n = len(tables.accounts)
+        if shard_accounts is None:
+            shard_accounts = max(1, min(SHARD_ACCOUNTS, -(-n // (2 * cpus))))
+        shards = shard_tables(tables, shard_accounts)
+        starts = [i * shard_accounts for i in range(len(shards))]
+        rows = [{"shard": i, **blobs} for i, blobs in enumerate(shards)]
     values: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray] = {}
     seen: set[int] = set()
@@ -460,8 +493,8 @@ def transform_on_ray(
         worker = _FeaturizeWorker(payload)
         batches = (worker({k: [v] for k, v in row.items()}) for row in rows)
     for batch in batches:
-        for s, blob in zip(batch["shard"].tolist(), batch["result"]):
-            start = int(s) * shard_accounts
+        for s, blob in zip(np.asarray(batch["shard"]).tolist(), batch["result"]):
+            start = starts[int(s)]
             seen.add(int(s))
             with np.load(io.BytesIO(bytes(blob)), allow_pickle=False) as z:
                 for key in z.files:
@@ -474,9 +507,9 @@ def transform_on_ray(
                         masks[name] = np.zeros(n, dtype=bool)
                     values[name][start:start + len(v)] = v
                     masks[name][start:start + len(m)] = m
-    missing = sorted(set(range(len(shards))) - seen)
+    missing = sorted(set(range(len(rows))) - seen)
     if missing:
         raise EngineError(f"ray engine: shard(s) {missing[:5]} returned no result")
-    return {k: (values[k], masks[k]) for k in values}, {"shards": len(shards), "shard_accounts": shard_accounts,
+    return {k: (values[k], masks[k]) for k in values}, {"shards": len(rows), "shard_accounts": shard_accounts,
                                                          "cpus": cpus}
 

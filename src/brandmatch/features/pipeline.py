@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from brandmatch.atomic import sha256_file
-from brandmatch.data.store import FEATURES_DIR, Dataset
+from brandmatch.data.store import BLOCK_TABLES, FEATURES_DIR, Dataset, dataset_blocks
 from brandmatch.errors import FeatureError
 from brandmatch.features import fitted, pooling
 from brandmatch.features.store import FeatureSet, FeatureView, write_view
@@ -161,6 +161,25 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, file=sys.stderr, disable=not enabled, leave=False, mininterval=1.0)
 
 
+def fit_sample(n_accounts: int, blocks, size: int, seed: int) -> tuple[np.ndarray, list[int]]:
+    """The accounts the caption stages fit on: (size,) ascending account rows and the blocks they
+    come from. Drawn with ``seed`` from all accounts, or, for a dataset written in account blocks,
+    from randomly chosen whole blocks holding at least ``size`` accounts (so that only those
+    blocks are read; the generator's blocks are random draws of the world)."""
+    rng = np.random.default_rng(seed)
+    if blocks is None or not len(blocks):
+        return np.sort(rng.choice(n_accounts, size=size, replace=False)), []
+    chosen, total = [], 0
+    for b in rng.permutation(len(blocks)).tolist():
+        if total >= size:
+            break
+        chosen.append(int(b))
+        total += len(blocks.account_rows(b))
+    chosen.sort()
+    pool = np.concatenate([blocks.account_rows(b) for b in chosen])
+    return np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False)), chosen
+
+
 class _Run:
     """Everything one featurize run shares between stages (computed lazily, at most once)."""
 
@@ -171,11 +190,25 @@ class _Run:
         #: the accounts (and their tables) the caption stages fit on: all, or a seeded sample
         #: (``FeaturizeOptions.fit_accounts``)
         self.sampled = opts.fit_accounts is not None and opts.fit_accounts < len(self.account_ids)
+        #: the dataset's account blocks (data/store.py), when it was written in blocks
+        self.blocks = dataset_blocks(ds.path) if ds.path is not None else None
+        #: posts, audiences and detections were not loaded: the fit reads the sample's blocks, the
+        #: engine's workers read the others (featurize of a dataset larger than memory)
+        self.lazy = ds.loaded is not None and not set(BLOCK_TABLES) <= set(ds.loaded)
+        if self.lazy and (self.blocks is None or not self.sampled):
+            raise FeatureError(f"featurize: {ds.path} was loaded without {', '.join(sorted(set(BLOCK_TABLES) - set(ds.loaded)))}"
+                               "; that needs a dataset written in account blocks and --fit-accounts")
         if self.sampled:
             from brandmatch.features.engine import tables_of
 
-            rows = np.random.default_rng(opts.seed).choice(len(self.account_ids), size=opts.fit_accounts, replace=False)
-            self.ft = tables_of(self.t, rows)
+            rows, blocks = fit_sample(len(self.account_ids), self.blocks, opts.fit_accounts, opts.seed)
+            if self.lazy:  # read the chosen blocks, then keep the sample's rows of them
+                source = self.blocks.read(blocks)
+                first = np.concatenate([self.blocks.account_rows(b) for b in blocks])
+                rows = np.searchsorted(first, rows)
+            else:
+                source = self.t
+            self.ft = tables_of(source, rows)
             self.fit_ids = self.ft.accounts["account_id"].tolist()
         else:
             self.ft, self.fit_ids = self.t, self.account_ids
@@ -196,6 +229,20 @@ class _Run:
         self.fit_only = False
         self.engine = "local"
         self.deferred: list[_Deferred] = []
+
+    def rows(self, table: str) -> int:
+        """Rows of ``table`` in the dataset (loaded or not)."""
+        if self.lazy and table in BLOCK_TABLES:
+            return int(self.blocks.ends[table][-1]) if len(self.blocks) else 0
+        return len(getattr(self.t, table))
+
+    def column(self, table: str, column: str) -> pd.Series:
+        """One column of a table of the dataset, read from its file when the table was not loaded."""
+        if self.lazy and table in BLOCK_TABLES:
+            import pyarrow.parquet as pq
+
+            return pq.read_table(self.blocks.files[table], columns=[column]).column(0).to_pandas()
+        return getattr(self.t, table)[column]
 
     def table_hash(self, name: str) -> str:
         if name not in self._table_hash:
@@ -340,7 +387,7 @@ class _Run:
 
         def check():
             root = self.images_root()
-            for frame in (self.t.posts, self.t.audience_posts):
+            for frame in (self.ft.posts, self.ft.audience_posts):
                 refs = frame["image_ref"].dropna().tolist()
                 for ref in refs[:50]:
                     if resolve_image(ref, root) is not None:
@@ -352,7 +399,7 @@ class _Run:
     def image_predictions(self, which: str):
         from brandmatch.features.visual import classify_posts
 
-        frame = self.t.posts if which == "content" else self.t.audience_posts
+        frame = self.ft.posts if which == "content" else self.ft.audience_posts
         if which == "content":
             frame = frame[frame["post_id"].isin(set(self.groups("content")["post_id"]))]
         else:
@@ -380,7 +427,7 @@ def _stage_activity(run: _Run) -> StageReport:
     if run.fit_only:
         from brandmatch.features.activity import ACTIVITY_COLUMNS
 
-        if run.t.posts.empty and not run.t.accounts["followers"].notna().any():
+        if run.rows("posts") == 0 and not run.t.accounts["followers"].notna().any():
             return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
         columns = list(ACTIVITY_COLUMNS)
         run.defer("activity", "activity", {"columns": columns}, h)
@@ -390,7 +437,7 @@ def _stage_activity(run: _Run) -> StageReport:
             return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
         run.write("activity", view.values, view.mask, view.meta, h)
         columns = list(view.meta.get("columns", []))
-    ref = pd.to_numeric(run.t.posts["timestamp"]).max() if len(run.t.posts) else None
+    ref = pd.to_numeric(run.column("posts", "timestamp")).max() if run.rows("posts") else None
     run.save_fitted("activity", h, {
         "reference_timestamp": None if ref is None or pd.isna(ref) else int(ref),
         "columns": columns,
@@ -413,7 +460,7 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
     h = run.stage_hash(stage, tables, params, extra=str(run.stopwords()[1]))
     if run.cached([view], h, stage):
         return StageReport(stage, "cached", 0.0, [view])
-    frame = run.t.posts if which == "content" else run.t.audience_posts
+    frame = run.ft.posts if which == "content" else run.ft.audience_posts
     if frame.empty or frame["caption"].notna().sum() == 0:
         return StageReport(stage, "skipped", 0.0, [], "no captions")
     t0 = time.perf_counter()
@@ -472,20 +519,21 @@ def _stage_visual(run: _Run) -> StageReport:
 
     o = run.opts
     det = run.t.detections
-    use_images = det.empty and "effnet" in o.with_ and run.has_images()
+    no_detections = run.rows("detections") == 0
+    use_images = no_detections and "effnet" in o.with_ and run.has_images()
     extra = "images" if use_images else "detections"
     params = o.params("h_posts", "q_members", "l_posts", "threshold")
     h = run.stage_hash("visual", ["posts", "audience", "audience_posts", "detections"], params, extra)
     views = ["content_visual", "audience_visual"]
-    if det.empty and not use_images:
+    if no_detections and not use_images:
         return StageReport("visual", "skipped", 0.0, [], "no detections and no images (or effnet not enabled)")
     if run.cached(views, h, "visual"):
         return StageReport("visual", "cached", 0.0, views)
-    scene_available = bool(len(det)) and bool((det["kind"] == "scene").any())
+    scene_available = not no_detections and bool((run.column("detections", "kind") == "scene").any())
     written = []
     for which, view in (("content", "content_visual"), ("audience", "audience_visual")):
         if run.fit_only:  # nothing to fit: the engine pools (views no account has are not written)
-            if not (run.t.posts if which == "content" else run.t.audience_posts).empty:
+            if run.rows("posts" if which == "content" else "audience_posts"):
                 source = ("efficientnet-lite0 on post images (ImageNet-1k objects)" if use_images
                           else "detections table")
                 run.defer("visual", view, {
@@ -563,7 +611,7 @@ def _stage_tfidf(run: _Run) -> StageReport:
               | run.sample_params())
     h = run.stage_hash("tfidf", ["posts", "audience", "audience_posts"], params, extra=str(run.stopwords()[1]))
     which_views = [(w, f"{w}_text_tfidf") for w in ("content", "audience")
-                   if not (run.t.posts if w == "content" else run.t.audience_posts).empty]
+                   if run.rows("posts" if w == "content" else "audience_posts")]
     views = [v for _, v in which_views]
     if not views:
         return StageReport("tfidf", "skipped", 0.0, [], "no captions")
@@ -602,7 +650,7 @@ def _stage_w2v(run: _Run) -> StageReport:
     # (audience_posts is an input: the hashtag segmenter's word counts include audience captions)
     if run.cached(views, h, "w2v"):
         return StageReport("w2v", "cached", 0.0, views)
-    if run.t.posts.empty or run.t.posts["caption"].notna().sum() == 0:
+    if run.ft.posts.empty or run.ft.posts["caption"].notna().sum() == 0:
         return StageReport("w2v", "skipped", 0.0, [], "no captions")
     content, _ = run.tokens()
     t0 = time.perf_counter()
@@ -632,7 +680,7 @@ def _stage_minilm(run: _Run) -> StageReport:
     h = run.stage_hash("minilm", ["posts"], params)
     if run.cached(views, h, "minilm"):
         return StageReport("minilm", "cached", 0.0, views)
-    posts = run.t.posts
+    posts = run.ft.posts
     keep = posts["post_id"].isin(set(run.groups("content")["post_id"])) & posts["caption"].notna()
     sub = posts[keep]
     if sub.empty:
@@ -790,7 +838,7 @@ def _transform_deferred(run: _Run, session: dict) -> StageReport:
     t0 = time.perf_counter()
     names = list(dict.fromkeys(d.stage for d in run.deferred))
     fz = FittedFeaturizer({n: fitted.read_stage(run.out, n) for n in names}, run.out)
-    results, info = transform_on_ray(fz, run.t, run.images_root(), run.opts.classifier_factory,
+    results, info = transform_on_ray(fz, run.blocks if run.lazy else run.t, run.images_root(), run.opts.classifier_factory,
                                      shard_accounts=run.opts.shard_accounts, engine=run.engine)
     written = []
     for d in run.deferred:
