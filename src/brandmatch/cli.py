@@ -277,6 +277,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--audience-size", type=int, default=None, help="active audience members per account")
     p.add_argument("--audience-posts", type=int, default=None, help="posts per audience member")
     p.add_argument("--brands-per-category", type=int, default=None, help="brands in each of the 12 categories")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes rendering the world in parallel (default: every CPU; same bytes for any N)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--simple-features", action="store_true",
                    help="also store the five standard views from brandmatch.features.simple (COSINE-ready)")
@@ -285,9 +287,11 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 def _run_generate(args: argparse.Namespace) -> int:
     from brandmatch.data.synthetic import generate_to
 
+    if args.workers is not None and args.workers < 1:
+        raise BrandmatchError(f"--workers {args.workers}: expected an integer >= 1 (default: every CPU)")
     stats = generate_to(
         args.out, args.preset, args.seed, overwrite=args.force, progress=not args.no_progress,
-        influencers=args.influencers, posts_per_account=args.posts_per_account,
+        workers=args.workers, influencers=args.influencers, posts_per_account=args.posts_per_account,
         audience_size=args.audience_size, audience_posts=args.audience_posts,
         brands_per_category=args.brands_per_category,
     )

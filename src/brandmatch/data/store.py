@@ -456,6 +456,25 @@ def cooperation_matrix(co: CooperationSet, brands: Sequence[str], influencers: S
 # ---------------------------------------------------------------------- streaming writer
 
 
+@dataclass(frozen=True)
+class PreparedChunk:
+    """One chunk of one table, validated and in its Parquet schema: ``rows`` rows as ``arrow``."""
+
+    rows: int
+    arrow: pa.Table
+
+
+def prepare_chunk(table: str, frame: pd.DataFrame, source: str) -> PreparedChunk | None:
+    """What :meth:`DatasetWriter.write` does to a chunk before appending it (validation names
+    ``source``, row and column); None for an empty chunk. Pure: it can run in worker processes."""
+    from brandmatch.data.schema import validate_table
+
+    if len(frame) == 0:
+        return None
+    canon = validate_table(table, frame, source)
+    return PreparedChunk(len(canon), _arrow_table(table, canon))
+
+
 class DatasetWriter:
     """Write a dataset chunk by chunk in bounded memory, atomically.
 
@@ -506,28 +525,34 @@ class DatasetWriter:
         """Rows written so far to ``table``."""
         return self._rows[table]
 
+    def source(self, table: str, chunk: int) -> str:
+        """How errors name chunk number ``chunk`` (1-based) of ``table``."""
+        return f"{self.out / (table + '.parquet')} (chunk {chunk})"
+
     def write(self, table: str, frame: pd.DataFrame) -> None:
         """Validate one chunk of ``table`` and append it to the table's file."""
-        from brandmatch.data.schema import validate_table
+        if table not in TABLES:
+            raise DatasetError(f"{self.out}: unknown table {table!r}")
+        self.append(table, prepare_chunk(table, frame, self.source(table, self._chunks[table] + 1)))
 
+    def append(self, table: str, chunk: "PreparedChunk | None") -> None:
+        """Append a chunk :func:`prepare_chunk` validated and converted (possibly in another
+        process); None is an empty chunk (counted, nothing written). ``write`` = prepare + append."""
         if self._closed:
             raise DatasetError(f"{self.out}: writer already closed")
         if table not in TABLES:
             raise DatasetError(f"{self.out}: unknown table {table!r}")
         self._chunks[table] += 1
-        if len(frame) == 0:
+        if chunk is None:
             return
-        source = f"{self.out / (table + '.parquet')} (chunk {self._chunks[table]})"
-        canon = validate_table(table, frame, source)
-        arrow = _arrow_table(table, canon)
         writer = self._writers.get(table)
         if writer is None:
             writer = pq.ParquetWriter(
-                self._tmp / f"{table}.parquet", arrow.schema, compression="zstd", write_statistics=False
+                self._tmp / f"{table}.parquet", chunk.arrow.schema, compression="zstd", write_statistics=False
             )
             self._writers[table] = writer
-        writer.write_table(arrow)
-        self._rows[table] += len(canon)
+        writer.write_table(chunk.arrow)
+        self._rows[table] += chunk.rows
 
     def end_block(self) -> None:
         """Close one block of accounts: every row written to the :data:`BLOCK_TABLES` since the

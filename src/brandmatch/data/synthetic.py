@@ -23,6 +23,7 @@ are noisy renderings of the latent state. The latent state is exported as featur
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -35,9 +36,9 @@ import numpy as np
 import pandas as pd
 
 from brandmatch.data import vocab
-from brandmatch.data.schema import CooperationSet, Tables, grid_to_frame, validate_tables
+from brandmatch.data.schema import CandidateGrid, CooperationSet, Tables, grid_to_frame, validate_tables
 from brandmatch.data.splits import carve_validation, partner_grid, splits_frame
-from brandmatch.data.store import Dataset, DatasetWriter
+from brandmatch.data.store import BLOCK_TABLES, Dataset, DatasetWriter, PreparedChunk, prepare_chunk
 from brandmatch.errors import BrandmatchError
 from brandmatch.hashing import id_hashes, splitmix64  # noqa: F401  (id_hashes is used by the oracle)
 from brandmatch.features.store import FeatureSet, FeatureView
@@ -181,11 +182,38 @@ def _rng(seed: int, *stream: int | str) -> np.random.Generator:
 
 
 def pair_noise(h_brand: np.ndarray, h_inf: np.ndarray) -> np.ndarray:
-    """Deterministic unit-variance logistic noise per (brand, influencer): (nb, nm) float64."""
+    """Deterministic unit-variance logistic noise per (brand, influencer): (nb, nm) float64.
+
+    Equal, bit for bit, to ``u = ((splitmix64(h_b ^ splitmix64(h_m * K)) >> 11) + 0.5) / 2**53;
+    log(u / (1 - u)) * sqrt(3) / pi``, computed in place (two (nb, nm) buffers instead of a dozen
+    temporaries: this runs on every matching block of a million-influencer world)."""
+    h_brand = np.asarray(h_brand, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        x = splitmix64(h_brand[:, None] ^ splitmix64(h_inf[None, :] * np.uint64(0xD6E8FEB86659FD93)))
-    u = ((x >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
-    return np.log(u / (1.0 - u)) * (math.sqrt(3.0) / math.pi)
+        inner = splitmix64(np.asarray(h_inf, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93))
+        x = h_brand[:, None] ^ inner[None, :]
+        t = np.empty_like(x)
+        # splitmix64(x), in place
+        x += np.uint64(0x9E3779B97F4A7C15)
+        np.right_shift(x, np.uint64(30), out=t)
+        x ^= t
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        np.right_shift(x, np.uint64(27), out=t)
+        x ^= t
+        x *= np.uint64(0x94D049BB133111EB)
+        np.right_shift(x, np.uint64(31), out=t)
+        x ^= t
+        np.right_shift(x, np.uint64(11), out=t)
+    del x
+    u = t.astype(np.float64)
+    del t
+    u += 0.5
+    u /= float(1 << 53)
+    d = np.subtract(1.0, u)
+    np.divide(u, d, out=u)
+    del d
+    np.log(u, out=u)
+    u *= math.sqrt(3.0) / math.pi
+    return u
 
 
 # ====================================================================== latent model
@@ -558,6 +586,13 @@ class _CaptionTables:
         return i  # (len - 2) % 3 == 0: this branch never meets this i, the entry is never read
 
 
+def _text(values: Any) -> pd.Series:
+    """A text column as a plain object Series: pandas 3 would otherwise turn every generated
+    column into its Arrow-backed ``str`` dtype, which validation and the Parquet writer only turn
+    back into Python objects (the values, and so the written bytes, are the same)."""
+    return pd.Series(np.asarray(values, dtype=object), dtype=object, copy=False)
+
+
 class Renderer:
     """Turns latent accounts into table rows (posts, detections, audiences, bios)."""
 
@@ -567,6 +602,7 @@ class Renderer:
         self.promo = vocab.PROMO_WORDS
         self.func = vocab.FUNCTION_WORDS
         self._tables: _CaptionTables | None = None
+        self._det_tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -------------------------------------------------------------- captions
     @property
@@ -610,9 +646,10 @@ class Renderer:
         wid = tb.src_words[src[:, None], r[:, :12] % slen[:, None]]
         key = r[:, 12:24]
         wlen = tb.word_len[wid]
-        use = typos[:, :12] & (wlen >= 4)
-        off = np.minimum(key % np.maximum(wlen - 2, 1), tb.typo.shape[2] - 1)
-        wid = np.where(use, tb.typo[wid, (key % 3 != 0).astype(np.int64), off], wid)
+        use = np.nonzero(typos[:, :12] & (wlen >= 4))  # the few misspelt words only
+        k_use, len_use = key[use], wlen[use]
+        off = np.minimum(k_use % np.maximum(len_use - 2, 1), tb.typo.shape[2] - 1)
+        wid[use] = tb.typo[wid[use], (k_use % 3 != 0).astype(np.int64), off]
         # the 12 content + 2 promo columns, then where the function words land: inserting at p
         # moves every token at p or after one place right, so each insertion shifts the earlier ones
         base = np.where(np.arange(12) < nc[:, None], wid, -1)
@@ -694,13 +731,11 @@ class Renderer:
         s_rand = rng.integers(0, 365, size=(n, 3))
         o_conf = np.where(o_clutter, rng.beta(1.5, 6.0, (n, 4)), rng.beta(5.0, 2.0, (n, 4)))
         s_conf = np.where(s_clutter, rng.beta(1.5, 6.0, (n, 3)), rng.beta(4.0, 2.5, (n, 3)))
-        o_cls = np.empty((n, 4), dtype=np.int64)
-        s_cls = np.empty((n, 3), dtype=np.int64)
-        for t in np.unique(themes):
-            rows = themes == t
-            objs, scs = w.theme_objects[t], w.theme_scenes[t]
-            o_cls[rows] = objs[o_pick[rows] % len(objs)]
-            s_cls[rows] = scs[s_pick[rows] % len(scs)]
+        # each post's theme's objects / scenes, picked with one gather (w.theme_objects[t] padded)
+        o_tab, o_len, s_tab, s_len = self._detection_tables()
+        themes = np.asarray(themes, dtype=np.int64)
+        o_cls = o_tab[themes[:, None], o_pick % o_len[themes][:, None]]
+        s_cls = s_tab[themes[:, None], s_pick % s_len[themes][:, None]]
         o_cls = np.where(o_clutter, o_rand, o_cls)
         s_cls = np.where(s_clutter, s_rand, s_cls)
         o_valid &= o_conf >= 0.1
@@ -711,19 +746,36 @@ class Renderer:
         conf = np.concatenate([o_conf.ravel()[o_valid.ravel()], s_conf.ravel()[s_valid.ravel()]])
         conf = np.round(np.clip(conf, 0.0, 1.0), 4)
         key = (post_idx * 2 + kinds) * 1000 + cls
-        order = np.lexsort((-conf, key))
+        # by key, then by confidence, highest first: one integer sort key (conf has 4 decimals in
+        # [0, 1]; rows tied on both are identical, so their order among themselves does not matter)
+        conf_units = np.rint(conf * 10_000).astype(np.int64)
+        order = np.argsort(key * 10_001 + (10_000 - conf_units))
         key_s = key[order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = key_s[1:] != key_s[:-1]
+        # the kept rows are in ascending key order, i.e. sorted by (post, kind, class): keys are
+        # unique and class < 1000, so no second sort is needed
         sel = order[first]
-        sel = sel[np.lexsort((cls[sel], kinds[sel], post_idx[sel]))]
         pid = np.asarray(post_ids, dtype=object)
         return pd.DataFrame({
-            "post_id": pid[post_idx[sel]],
-            "kind": np.where(kinds[sel] == 0, "object", "scene").astype(object),
+            "post_id": _text(pid[post_idx[sel]]),
+            "kind": _text(np.array(["object", "scene"], dtype=object)[kinds[sel]]),
             "class_index": cls[sel],
             "confidence": conf[sel],
         })
+
+    def _detection_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``theme_objects`` / ``theme_scenes`` as padded (T, max) tables and their lengths."""
+        if self._det_tables is None:
+            def pad(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                lens = np.array([len(x) for x in lists], dtype=np.int64)
+                tab = np.zeros((len(lists), int(lens.max())), dtype=np.int64)
+                for t, x in enumerate(lists):
+                    tab[t, : len(x)] = x
+                return tab, lens
+
+            self._det_tables = (*pad(self.w.theme_objects), *pad(self.w.theme_scenes))
+        return self._det_tables
 
     # -------------------------------------------------------------- helpers
     @staticmethod
@@ -791,12 +843,12 @@ class Renderer:
                 handles.append(f"{first}{('.', '_', '')[r[17] % 3]}{word}{acc.ids[i][1:].lstrip('0') or '0'}")
             bios.append(self.bio(rng, acc.attr_types[i], role == "brand", name, acc.category[i], r))
         return pd.DataFrame({
-            "account_id": acc.ids,
-            "handle": handles,
-            "role": [role] * n,
-            "category": acc.category if role == "brand" else [None] * n,
+            "account_id": _text(acc.ids),
+            "handle": _text(handles),
+            "role": _text([role] * n),
+            "category": _text(acc.category if role == "brand" else [None] * n),
             "followers": acc.followers,
-            "bio": bios,
+            "bio": _text(bios),
         })
 
     def posts(self, rng: np.random.Generator, acc: _Accounts, role: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -819,13 +871,13 @@ class Renderer:
         comments = rng.poisson(np.maximum(likes * comment_rate, 0.0)).astype(np.int64)
         post_ids = [f"{a}-p{j:03d}" for a in acc.ids for j in range(P)]
         frame = pd.DataFrame({
-            "post_id": post_ids,
-            "account_id": np.repeat(np.asarray(acc.ids, dtype=object), P),
-            "caption": captions,
+            "post_id": _text(post_ids),
+            "account_id": _text(np.repeat(np.asarray(acc.ids, dtype=object), P)),
+            "caption": _text(captions),
             "timestamp": ts,
             "likes": likes,
             "comments": comments,
-            "image_ref": [None] * (n * P),
+            "image_ref": _text([None] * (n * P)),
         })
         return frame, self.detections(rng, post_ids, themes, kind)
 
@@ -833,7 +885,8 @@ class Renderer:
         cfg = self.w.cfg
         n, Q, L = len(acc.ids), cfg.audience_size, cfg.audience_posts
         member_ids = [f"u{first_member + k:09d}" for k in range(n * Q)]
-        audience = pd.DataFrame({"account_id": np.repeat(np.asarray(acc.ids, dtype=object), Q), "member_id": member_ids})
+        audience = pd.DataFrame({"account_id": _text(np.repeat(np.asarray(acc.ids, dtype=object), Q)),
+                                 "member_id": _text(member_ids)})
         if Q == 0 or L == 0:
             return audience, pd.DataFrame(columns=["post_id", "member_id", "caption", "timestamp", "likes", "comments", "image_ref"]), self.detections(rng, [], np.zeros(0, np.int64), np.zeros(0, np.int64))
         # each member: two interests drawn from the account's audience mixture
@@ -850,13 +903,13 @@ class Renderer:
         likes = np.floor(np.exp(rng.normal(math.log(40), 1.1, n * Q * L))).astype(np.int64)
         comments = rng.poisson(likes * 0.04).astype(np.int64)
         posts = pd.DataFrame({
-            "post_id": post_ids,
-            "member_id": np.repeat(np.asarray(member_ids, dtype=object), L),
-            "caption": captions,
+            "post_id": _text(post_ids),
+            "member_id": _text(np.repeat(np.asarray(member_ids, dtype=object), L)),
+            "caption": _text(captions),
             "timestamp": ts,
             "likes": likes,
             "comments": comments,
-            "image_ref": [None] * len(post_ids),
+            "image_ref": _text([None] * len(post_ids)),
         })
         return audience, posts, self.detections(rng, post_ids, themes, kind)
 
@@ -865,10 +918,26 @@ class Renderer:
 
 
 class _Sink:
-    """Where generated chunks go: a DatasetWriter or in-memory lists."""
+    """Where generated chunks go: a DatasetWriter or in-memory lists.
+
+    ``prepares``: whether :meth:`write_prepared` takes chunks already validated and converted to
+    Arrow by :func:`~brandmatch.data.store.prepare_chunk` (so that work runs in the rendering workers, not the writer).
+    """
+
+    prepares = False
 
     def write(self, table: str, frame: pd.DataFrame) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def write_prepared(self, table: str, prepared: "PreparedChunk | None") -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def end_block(self) -> None:
+        """Every row of one chunk of accounts is written (a writer records the block)."""
+
+    def source(self, table: str, chunk: int) -> str:
+        """How :meth:`DatasetWriter.write` names chunk number ``chunk`` (1-based) of ``table``."""
+        return f"{table} (chunk {chunk})"
 
     def add_view(self, view: FeatureView) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -888,14 +957,71 @@ class _MemorySink(_Sink):
 
 
 class _WriterSink(_Sink):
+    prepares = True
+
     def __init__(self, writer: DatasetWriter) -> None:
         self.writer = writer
 
     def write(self, table: str, frame: pd.DataFrame) -> None:
         self.writer.write(table, frame)
 
+    def source(self, table: str, chunk: int) -> str:
+        return self.writer.source(table, chunk)
+
+    def write_prepared(self, table: str, prepared: PreparedChunk | None) -> None:
+        self.writer.append(table, prepared)
+
+    def end_block(self) -> None:
+        self.writer.end_block()
+
     def add_view(self, view: FeatureView) -> None:
         self.writer.add_view(view)
+
+
+def _render_chunk(render: "Renderer", seed: int, acc: _Accounts, role: str, chunk_no: int, first_member: int,
+                  sources: list[str] | None) -> tuple[list, np.ndarray, float]:
+    """Render one chunk of accounts: its rows of :data:`BLOCK_TABLES` (DataFrames, or with
+    ``sources`` (one per table) :class:`~brandmatch.data.store.PreparedChunk` chunks) and its activity rows. Depends only on
+    its arguments (the random stream is the chunk's own), so chunks can render in any process."""
+    rng = _rng(seed, "render", role, chunk_no)
+    frame = render.accounts_frame(rng, acc, role)
+    posts, det = render.posts(rng, acc, role)
+    aud, aposts, adet = render.audiences(rng, acc, first_member)
+    act, nw = _activity_chunk(frame, posts)
+    frames = [frame, posts, aud, aposts, pd.concat([det, adet], ignore_index=True) if len(adet) else det]
+    if sources is not None:
+        frames = [prepare_chunk(t, f, src) for t, f, src in zip(BLOCK_TABLES, frames, sources)]
+    return frames, act, nw
+
+
+#: (renderer, seed) of the world being generated, inherited by forked rendering workers.
+_POOL_STATE: tuple["Renderer", int] | None = None
+
+
+def _pool_render(acc: _Accounts, role: str, chunk_no: int, first_member: int,
+                 sources: list[str] | None) -> tuple[list, np.ndarray, float]:
+    assert _POOL_STATE is not None, "rendering worker started without a world (fork context required)"
+    render, seed = _POOL_STATE
+    return _render_chunk(render, seed, acc, role, chunk_no, first_member, sources)
+
+
+def resolve_workers(workers: int | None) -> int:
+    """Worker processes to use: ``workers`` (None: every CPU) capped at the CPU count."""
+    cpus = os.cpu_count() or 1
+    if workers is None:
+        return cpus
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise BrandmatchError(f"--workers {workers!r}: expected an integer >= 1 (default: every CPU)")
+    return max(1, min(cpus, int(workers)))
+
+
+def _prepare_grid(part: CandidateGrid, source: str) -> PreparedChunk | None:
+    """One part of a candidate grid, validated and converted for the writer (in a worker)."""
+    return prepare_chunk("grids", grid_to_frame(part), source)
+
+
+#: Fewer chunks than this render in the calling process (a pool costs more than it saves).
+PARALLEL_MIN_CHUNKS = 2
 
 
 class _Columns:
@@ -971,8 +1097,15 @@ def metadata_for(cfg: WorldConfig, preset: str, seed: int, world: World) -> dict
 
 
 def _run(cfg: WorldConfig, preset: str, seed: int, sink: _Sink, scratch: Path | None,
-         progress: Callable[[int], None] | None = None) -> dict:
-    """Generate the whole world into ``sink``; returns statistics."""
+         progress: Callable[[int], None] | None = None, workers: int = 1) -> dict:
+    """Generate the whole world into ``sink``; returns statistics.
+
+    With ``workers`` > 1 the chunks of accounts render (and, for a writer, validate and convert to
+    Arrow) in that many forked worker processes, a bounded number at a time, while this process
+    runs the matching and writes the chunks strictly in order: the output is the same, byte for
+    byte, as with ``workers=1``.
+    """
+    global _POOL_STATE
     world = World(cfg, seed)
     render = Renderer(world)
     nb, M = cfg.n_brands, cfg.influencers
@@ -980,24 +1113,34 @@ def _run(cfg: WorldConfig, preset: str, seed: int, sink: _Sink, scratch: Path | 
     cols = _Columns(scratch, n_acc, {"content": world.T, "audience": world.T, "attributes": world.A,
                                      "engagement": 1, "activity": 6})
     all_ids: list[str] = []
-    newest: list[float] = []
     chunk_rows: list[tuple[int, int, float]] = []
     member_counter = 0
+    emitted = 0
     tick = progress or (lambda k: None)
+    n_chunks = int(math.ceil(nb / CHUNK_ACCOUNTS)) + sum(
+        int(math.ceil(min(MATCH_BLOCK, M - s) / CHUNK_ACCOUNTS)) for s in range(0, M, MATCH_BLOCK))
+    pool = None
+    if workers > 1 and n_chunks >= PARALLEL_MIN_CHUNKS:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    def emit(acc: _Accounts, role: str, start_row: int, chunk_no: int) -> None:
-        nonlocal member_counter
-        rng = _rng(seed, "render", role, chunk_no)
-        frame = render.accounts_frame(rng, acc, role)
-        posts, det = render.posts(rng, acc, role)
-        aud, aposts, adet = render.audiences(rng, acc, member_counter)
-        member_counter += len(acc.ids) * cfg.audience_size
-        sink.write("accounts", frame)
-        sink.write("posts", posts)
-        sink.write("audience", aud)
-        sink.write("audience_posts", aposts)
-        sink.write("detections", pd.concat([det, adet], ignore_index=True) if len(adet) else det)
-        act, nw = _activity_chunk(frame, posts)
+        _ = render.tables  # build the caption tables once, before the fork
+        _POOL_STATE = (render, int(seed))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    # chunks in flight (rendering or rendered, not yet written): enough queued work to keep the
+    # workers busy while this process runs the next block's matching; each is ~15 MB at paper size
+    max_pending = 4 * workers
+    pending: list[tuple[Any, Callable[[Any], None]]] = []  # (future, what to do with its result)
+    grid_chunks = 0
+
+    def finish(acc: _Accounts, role: str, start_row: int, result: tuple[list, np.ndarray, float]) -> None:
+        frames, act, nw = result
+        for table, part in zip(BLOCK_TABLES, frames):
+            if sink.prepares:
+                sink.write_prepared(table, part)
+            else:
+                sink.write(table, part)
+        sink.end_block()  # the chunk's accounts own exactly these rows (featurize reads it alone)
         end = start_row + len(acc.ids)
         cols.arrays["content"][start_row:end] = acc.content
         cols.arrays["audience"][start_row:end] = acc.audience
@@ -1008,6 +1151,54 @@ def _run(cfg: WorldConfig, preset: str, seed: int, sink: _Sink, scratch: Path | 
         all_ids.extend(acc.ids)
         tick(len(acc.ids))
 
+    def drain(keep: int) -> None:
+        """Write finished chunks, oldest first, until at most ``keep`` are pending."""
+        while len(pending) > keep:
+            fut, done = pending.pop(0)
+            done(fut.result())
+
+    def emit(acc: _Accounts, role: str, start_row: int, chunk_no: int) -> None:
+        nonlocal member_counter, emitted
+        emitted += 1  # every chunk writes each of BLOCK_TABLES once: this is its chunk number in each
+        sources = [sink.source(t, emitted) for t in BLOCK_TABLES] if sink.prepares else None
+        first_member = member_counter
+        member_counter += len(acc.ids) * cfg.audience_size
+        if pool is None:
+            finish(acc, role, start_row, _render_chunk(render, seed, acc, role, chunk_no, first_member, sources))
+            return
+        drain(max_pending - 1)
+        pending.append((pool.submit(_pool_render, acc, role, chunk_no, first_member, sources),
+                        functools.partial(finish, acc, role, start_row)))
+
+    def write_grid(part: CandidateGrid) -> None:
+        """Write one part of a grid (validated and converted in a worker when there is a pool)."""
+        nonlocal grid_chunks
+        if not sink.prepares:
+            sink.write("grids", grid_to_frame(part))
+            return
+        grid_chunks += 1
+        done = functools.partial(sink.write_prepared, "grids")
+        if pool is None:
+            done(_prepare_grid(part, sink.source("grids", grid_chunks)))
+            return
+        drain(max_pending - 1)
+        pending.append((pool.submit(_prepare_grid, part, sink.source("grids", grid_chunks)), done))
+
+    try:
+        stats = _run_rest(cfg, seed, world, sink, cols, emit, write_grid, lambda: drain(0), chunk_rows, all_ids)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _POOL_STATE = None
+    return stats
+
+
+def _run_rest(cfg: WorldConfig, seed: int, world: World, sink: _Sink, cols: _Columns,
+              emit: Callable[[_Accounts, str, int, int], None], write_grid: Callable[[CandidateGrid], None],
+              flush: Callable[[], None],
+              chunk_rows: list[tuple[int, int, float]], all_ids: list[str]) -> dict:
+    """The body of :func:`_run`: brands, matching block by block, cooperations, splits, grids, views."""
+    nb, M = cfg.n_brands, cfg.influencers
     # ---- brands
     B = world.brands
     for k, s in enumerate(range(0, nb, CHUNK_ACCOUNTS)):
@@ -1051,6 +1242,7 @@ def _run(cfg: WorldConfig, preset: str, seed: int, sink: _Sink, scratch: Path | 
             e = min(n, s + CHUNK_ACCOUNTS)
             emit(_slice(inf, s, e), "influencer", nb + start + s, 1_000_000 + chunk_no)
             chunk_no += 1
+    flush()
     rb, rm = np.concatenate(co_b), np.concatenate(co_m)
     inf_ids = np.array([f"m{i:07d}" for i in range(M)], dtype=object)
     brand_ids = np.asarray(B.ids, dtype=object)
@@ -1080,7 +1272,8 @@ def _run(cfg: WorldConfig, preset: str, seed: int, sink: _Sink, scratch: Path | 
         step = max(1, 500_000 // max(1, len(grid.influencer_ids)))
         for s in range(0, len(grid.brand_ids), step):
             part = type(grid)(name, grid.brand_ids[s:s + step], grid.influencer_ids, grid.labels[s:s + step])
-            sink.write("grids", grid_to_frame(part))
+            write_grid(part)
+    flush()
     # ---- feature views: activity + latent
     act = np.asarray(cols.arrays["activity"])
     newest_all = max(nw for _, _, nw in chunk_rows if not math.isnan(nw))
@@ -1130,12 +1323,14 @@ def _slice(acc: _Accounts, s: int, e: int) -> _Accounts:
 # ====================================================================== public API
 
 
-def generate_world(preset: str = "paper", seed: int = 0, **overrides: Any) -> Dataset:
+def generate_world(preset: str = "paper", seed: int = 0, *, workers: int | None = 1, **overrides: Any) -> Dataset:
     """Build the synthetic world in memory: a validated :class:`Dataset` with its feature views
-    (``activity`` and the oracle's ``latent.*``); ``metadata['stats']`` holds the statistics."""
+    (``activity`` and the oracle's ``latent.*``); ``metadata['stats']`` holds the statistics.
+    ``workers``: rendering processes (None: every CPU; the result does not depend on it)."""
+    n_workers = resolve_workers(workers)
     cfg = make_config(preset, **overrides)
     sink = _MemorySink()
-    stats = _run(cfg, preset, seed, sink, None)
+    stats = _run(cfg, preset, seed, sink, None, workers=n_workers)
     frames = {t: pd.concat(fs, ignore_index=True) for t, fs in sink.frames.items()}
     from brandmatch.data.schema import empty_table
 
@@ -1157,12 +1352,16 @@ def generate_to(
     *,
     overwrite: bool = False,
     progress: bool = False,
+    workers: int | None = None,
     **overrides: Any,
 ) -> dict:
     """Stream the world to the dataset directory ``out`` (atomic, bounded memory).
 
+    ``workers``: processes rendering chunks in parallel (None: every CPU; capped at the CPU
+    count; 1: all in this process). The bytes written do not depend on it.
     Returns the statistics (also stored in the manifest's metadata under 'stats').
     """
+    n_workers = resolve_workers(workers)
     cfg = make_config(preset, **overrides)
     world = World(cfg, seed)
     meta = metadata_for(cfg, preset, seed, world)
@@ -1174,7 +1373,7 @@ def generate_to(
     writer = DatasetWriter(out, cfg.name, metadata=meta, overwrite=overwrite)
     try:
         scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=writer.tmp_path))
-        stats = _run(cfg, preset, seed, _WriterSink(writer), scratch, bar.update if bar else None)
+        stats = _run(cfg, preset, seed, _WriterSink(writer), scratch, bar.update if bar else None, workers=n_workers)
         import shutil
 
         shutil.rmtree(scratch, ignore_errors=True)
