@@ -456,7 +456,6 @@ def _run_featurize(args: argparse.Namespace) -> int:
 
     from brandmatch.data.store import BLOCK_TABLES, dataset_blocks, load_dataset, verify_table_files
     from brandmatch.features.pipeline import FeaturizeOptions, featurize
-    from brandmatch.features.store import FeatureSet
 
     if args.topics == "auto":
         topics = None
@@ -484,10 +483,15 @@ def _run_featurize(args: argparse.Namespace) -> int:
     reports = featurize(ds, args.out, opts, log=print)
     out = args.out or (Path(args.data) / "features")
     print(f"total {_time.perf_counter() - t0:.1f}s; features in {out}")
-    fs = FeatureSet.load(out) if (Path(out) / "manifest.json").exists() else FeatureSet()
-    for name in fs.names():
-        v = fs[name]
-        print(f"  {name:<26} {len(v.ids):>8} x {v.dim:<5} present for {int(v.mask.sum()):,}")
+    # from the feature manifest (rows, width, present): no view is loaded for the summary
+    from brandmatch.atomic import read_json
+    from brandmatch.errors import FeatureError
+
+    manifest = Path(out) / "manifest.json"
+    views = read_json(manifest, FeatureError).get("views", {}) if manifest.exists() else {}
+    for name in sorted(views):
+        e = views[name]
+        print(f"  {name:<26} {e['rows']:>8} x {e['dim']:<5} present for {e['present']:,}")
     del reports
     return 0
 

@@ -295,7 +295,10 @@ class _Run:
         if name not in self.protected:
             self.deferred.append(_Deferred(stage, name, dict(meta), h, skip_empty))
 
-    def write(self, name: str, values: np.ndarray, mask: np.ndarray, meta: dict, h: str) -> FeatureView:
+    def write(self, name: str, values: np.ndarray, mask: np.ndarray, meta: dict, h: str,
+              owned: bool = False) -> FeatureView:
+        """Write view ``name``; ``owned``: ``values`` (float32) is the caller's to modify (masked
+        rows zeroed in place instead of in a copy: a million accounts' visual view is 5.5 GB)."""
         if name in self.protected:
             return self.existing[name]  # supplied at import: kept (see FeaturizeOptions.replace_imported)
         if name in self.supplied:
@@ -303,7 +306,8 @@ class _Run:
         meta = dict(meta)
         meta["stage_hash"] = h
         meta["code_version"] = self.code
-        values = np.asarray(values, dtype=np.float32).copy()
+        if not (owned and isinstance(values, np.ndarray) and values.dtype == np.float32):
+            values = np.asarray(values, dtype=np.float32).copy()
         values[~mask] = 0.0
         view = FeatureView(name, np.array(self.account_ids, dtype=str), values, mask, meta)
         write_view(self.out, view)
@@ -842,13 +846,13 @@ def _transform_deferred(run: _Run, session: dict) -> StageReport:
                                      shard_accounts=run.opts.shard_accounts, engine=run.engine)
     written = []
     for d in run.deferred:
-        got = results.get(d.view)
+        got = results.pop(d.view, None)  # written, then dropped: one view's copy at a time
         if got is None or (d.skip_empty and not got[1].any()):
             continue
-        run.write(d.view, got[0], got[1], d.meta | {"engine": run.engine}, d.h)
+        run.write(d.view, got[0], got[1], d.meta | {"engine": run.engine}, d.h, owned=True)
         written.append(d.view)
+        del got
     run.deferred = []
-    run.existing = FeatureSet.load(run.out, verify=False, skip_unreadable=True)
     note = (f"{run.engine}: {info['shards']} shard(s) of <= {info['shard_accounts']} accounts on {info['cpus']} CPU(s)"
             + (f", {session.get('address')}" if run.engine == "ray" else "")
             + (f"; fitted on {len(run.fit_ids):,} of {len(run.account_ids):,} accounts" if run.sampled else ""))
