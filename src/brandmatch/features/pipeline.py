@@ -236,13 +236,31 @@ class _Run:
             return int(self.blocks.ends[table][-1]) if len(self.blocks) else 0
         return len(getattr(self.t, table))
 
-    def column(self, table: str, column: str) -> pd.Series:
-        """One column of a table of the dataset, read from its file when the table was not loaded."""
-        if self.lazy and table in BLOCK_TABLES:
-            import pyarrow.parquet as pq
+    def newest_post(self):
+        """The newest post timestamp of the whole dataset (None without posts)."""
+        if not self.rows("posts"):
+            return None
+        if not self.lazy:
+            return pd.to_numeric(self.t.posts["timestamp"]).max()
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
 
-            return pq.read_table(self.blocks.files[table], columns=[column]).column(0).to_pandas()
-        return getattr(self.t, table)[column]
+        tops = [pc.max(b.column(0)).as_py() for b in pq.ParquetFile(self.blocks.files["posts"]).iter_batches(
+            columns=["timestamp"], batch_size=1 << 20)]
+        tops = [t for t in tops if t is not None]
+        return max(tops) if tops else None
+
+    def has_scene_detections(self) -> bool:
+        """Whether any detection of the dataset is a scene (streamed when not loaded: stops at the first)."""
+        if not self.lazy:
+            return bool((self.t.detections["kind"] == "scene").any())
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        for b in pq.ParquetFile(self.blocks.files["detections"]).iter_batches(columns=["kind"], batch_size=1 << 20):
+            if pc.any(pc.equal(b.column(0), "scene")).as_py():
+                return True
+        return False
 
     def table_hash(self, name: str) -> str:
         if name not in self._table_hash:
@@ -441,7 +459,7 @@ def _stage_activity(run: _Run) -> StageReport:
             return StageReport("activity", "skipped", 0.0, [], "no posts and no follower counts")
         run.write("activity", view.values, view.mask, view.meta, h)
         columns = list(view.meta.get("columns", []))
-    ref = pd.to_numeric(run.column("posts", "timestamp")).max() if run.rows("posts") else None
+    ref = run.newest_post()
     run.save_fitted("activity", h, {
         "reference_timestamp": None if ref is None or pd.isna(ref) else int(ref),
         "columns": columns,
@@ -533,7 +551,7 @@ def _stage_visual(run: _Run) -> StageReport:
         return StageReport("visual", "skipped", 0.0, [], "no detections and no images (or effnet not enabled)")
     if run.cached(views, h, "visual"):
         return StageReport("visual", "cached", 0.0, views)
-    scene_available = not no_detections and bool((run.column("detections", "kind") == "scene").any())
+    scene_available = not no_detections and run.has_scene_detections()
     written = []
     for which, view in (("content", "content_visual"), ("audience", "audience_visual")):
         if run.fit_only:  # nothing to fit: the engine pools (views no account has are not written)
