@@ -1,7 +1,7 @@
 """The million-influencer run (`make scale`): every step of brandmatch at scale, timed and measured.
 
     python benchmarks/scale.py [--influencers 1000000] [--posts 10] [--out build/scale]
-                               [--audience-size 25] [--audience-posts 2] [--topics 20]
+                               [--audience-size 25] [--audience-posts 2] [--topics 20] [--fit-accounts 20000]
                                [--train-brands 60] [--epochs 5] [--queries 50]
                                [--index-kind auto|exact|ivf|hnsw] [--engine ray]
                                [--results benchmarks/results/scale.json] [--stages generate,...]
@@ -9,8 +9,10 @@
 Stages, each a fresh child process (so its memory is its own):
 
 1. ``generate``  -- ``brandmatch generate --preset paper`` with audiences, streamed to OUT/data;
-2. ``featurize`` -- ``brandmatch featurize --engine ray`` (fitting on the driver, transforms on
-   Ray workers; no optional stages: the default recipe reads the five standard views);
+2. ``featurize`` -- ``brandmatch featurize --engine ray --fit-accounts N`` (fitting on the driver over
+   N accounts of randomly chosen account blocks, transforms on Ray workers that read their blocks
+   from the dataset's files: the driver never loads posts, audiences or detections; no optional
+   stages: the default recipe reads the five standard views);
 3. ``train``     -- the default recipe (``morning``, recipe ``plus``) on a sample of the training
    brands (``--train-brands``; validation grid for selection as usual), saved to OUT/model;
 4. ``embed``     -- ``brandmatch embed --engine ray --index-dir``: every influencer's vector and the
@@ -231,7 +233,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "config": {"influencers": args.influencers, "posts_per_account": args.posts,
                    "brands_per_category": args.brands_per_category or 30, "audience_size": args.audience_size, "audience_posts": args.audience_posts,
-                   "topics": args.topics, "train_brands": args.train_brands, "epochs": args.epochs,
+                   "topics": args.topics, "fit_accounts": args.fit_accounts, "train_brands": args.train_brands,
+                   "epochs": args.epochs,
                    "queries": args.queries, "index_kind": kind, "engine": args.engine, "out": str(out)},
         "stages": [],
     }
@@ -267,7 +270,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fenv["BRANDMATCH_ENGINE"] = args.engine
         r = record(run_stage("featurize", bm + [
             "featurize", str(data), "--engine", args.engine, "--with", "", "--topics", str(args.topics),
-            "--no-progress", "--force"], logs, fenv))
+            "--no-progress", "--force"] + (["--fit-accounts", str(args.fit_accounts)] if args.fit_accounts else []),
+            logs, fenv))
         ok = r["exit_code"] == 0
         if ok:
             rows = _manifest_rows(data)
@@ -322,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audience-size", type=int, default=25)
     p.add_argument("--audience-posts", type=int, default=2)
     p.add_argument("--topics", type=int, default=20, help="LDA topics (fixed: no topic-number search at scale)")
+    p.add_argument("--fit-accounts", type=int, default=20_000,
+                   help="accounts the caption stages fit on (featurize --fit-accounts; 0: all); the generator "
+                        "writes account blocks, so the other blocks are read by the engine's workers only")
     p.add_argument("--train-brands", type=int, default=60, help="training brands sampled for the train stage (0: all)")
     p.add_argument("--epochs", type=int, default=5, help="maximum training epochs")
     p.add_argument("--queries", type=int, default=50, help="recommendation queries timed")
