@@ -352,3 +352,32 @@ def test_written_feature_set_points_at_the_output(tmp_path):
     out = write_dataset(ds, tmp_path / "out")
     assert ds.features.path == tmp_path / "out" / "features"
     assert out.features.names() == ["content_text"]
+
+
+def test_large_views_are_memory_mapped_copy_on_write(tmp_path, monkeypatch):
+    """Views of at least MMAP_BYTES come back as copy-on-write maps of the .npz member: same values,
+    changing them in memory leaves the file (and its checksum) as it was."""
+    import brandmatch.features.store as fstore
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(50, 7)).astype(np.float32)
+    fs = FeatureSet({"big": FeatureView("big", np.array([f"a{i}" for i in range(50)]), values, np.ones(50, bool)),
+                     "small": FeatureView("small", np.array(["a0"]), np.ones((1, 2), np.float32), np.ones(1, bool))})
+    fs.save(tmp_path / "f")
+    monkeypatch.setattr(fstore, "MMAP_BYTES", 50 * 7 * 4)
+    loaded = FeatureSet.load(tmp_path / "f")
+    assert isinstance(loaded["big"].values, np.memmap) and not isinstance(loaded["small"].values, np.memmap)
+    np.testing.assert_array_equal(loaded["big"].values, values)
+    loaded["big"].values[3, 4] = 99.0
+    again = FeatureSet.load(tmp_path / "f")  # verifies the sha256 again
+    assert again["big"].values[3, 4] == values[3, 4]
+
+
+def test_non_finite_values_are_found_in_any_block(monkeypatch):
+    import brandmatch.features.store as fstore
+
+    monkeypatch.setattr(fstore, "VALIDATE_BYTES", 3 * 2 * 4)  # 3 rows of 2 columns a block
+    values = np.zeros((10, 2), np.float32)
+    values[7, 1] = np.inf
+    with pytest.raises(FeatureError, match=r"row 8, column 2: non-finite value inf in view 'v' \(account 'a7'"):
+        FeatureView("v", np.array([f"a{i}" for i in range(10)]), values, np.ones(10, bool))

@@ -160,3 +160,17 @@ def test_cli_reads_a_blocked_dataset_lazily_and_checks_its_files(tmp_path, capsy
     assert main(args + ["--force"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"brandmatch featurize: error: {posts}: checksum does not match the manifest (file changed or truncated)"]
+
+
+def test_views_assembled_in_memory_maps_are_the_same_bytes(tmp_path, monkeypatch):
+    """Large views are assembled in memory-mapped files under the feature directory (removed
+    afterwards): the views written are those of the in-memory assembly."""
+    import brandmatch.features.store as fstore
+
+    for name in ("memory", "mapped"):
+        write_blocked(tmp_path / name, block_accounts=2)
+    featurize(load_dataset(tmp_path / "memory"), options=tiny_options(fit_accounts=8))
+    monkeypatch.setattr(fstore, "MMAP_BYTES", 1)  # every view assembled (and loaded) memory-mapped
+    featurize(load_dataset(tmp_path / "mapped", tables=LIGHT), options=tiny_options(fit_accounts=8))
+    _same(tmp_path / "memory", tmp_path / "mapped")
+    assert not [p for p in (tmp_path / "mapped" / "features").iterdir() if p.name.startswith(".transform-")]

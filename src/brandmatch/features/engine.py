@@ -361,6 +361,16 @@ def shard_tables(tables, shard_accounts: int = SHARD_ACCOUNTS) -> list[dict[str,
     return out
 
 
+def _assembly(n: int, d: int, name: str, scratch: str | os.PathLike | None) -> np.ndarray:
+    """(n, d) float32 zeros to place the shards' rows in: in memory, or for a view of at least
+    ``MMAP_BYTES`` with a ``scratch`` directory, a memory-mapped ``.npy`` file there."""
+    from brandmatch.features.store import MMAP_BYTES
+
+    if scratch is None or n * d * 4 < MMAP_BYTES:
+        return np.zeros((n, d), dtype=np.float32)
+    return np.lib.format.open_memmap(Path(scratch) / f"{name}.npy", mode="w+", dtype=np.float32, shape=(n, d))
+
+
 def block_runs(blocks: Blocks, shard_accounts: int) -> list[list[int]]:
     """Consecutive blocks grouped into shards of at most ``shard_accounts`` accounts (a block
     larger than that is a shard of its own)."""
@@ -454,6 +464,7 @@ class _FeaturizeWorker:
 def transform_on_ray(
     featurizer, tables, images_root: str | os.PathLike | None = None, classifier_factory: Callable | None = None,
     use_images: bool = True, shard_accounts: int | None = None, engine: str = "ray",
+    scratch: str | os.PathLike | None = None,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
     """``featurizer.transform(tables)`` computed shard by shard on Ray workers (a session must be
     open: :func:`ray_session`). Returns view -> (values (n, d) float32, mask (n,) bool) aligned on
@@ -463,7 +474,11 @@ def transform_on_ray(
 
     ``engine="local"`` runs the very same shards one after the other in this process (the worker
     class called directly): what ``featurize --fit-accounts`` does without Ray, so that both
-    engines compute every account the same way."""
+    engines compute every account the same way.
+
+    ``scratch``: a directory for the views of at least ``MMAP_BYTES`` (a million accounts' visual
+    view is 5.5 GB): they are assembled in memory-mapped ``.npy`` files there, not in memory (the
+    caller removes the directory once the views are written)."""
     cpus = cluster_cpus() if engine == "ray" else 1
     payload = {"featurizer": featurizer, "images_root": None if images_root is None else str(images_root),
                "classifier_factory": classifier_factory, "use_images": use_images}
@@ -503,7 +518,7 @@ def transform_on_ray(
                         continue
                     v, m = z[key], z[f"mask__{name}"]
                     if name not in values:
-                        values[name] = np.zeros((n, v.shape[1]), dtype=np.float32)
+                        values[name] = _assembly(n, v.shape[1], name, scratch)
                         masks[name] = np.zeros(n, dtype=bool)
                     values[name][start:start + len(v)] = v
                     masks[name][start:start + len(m)] = m

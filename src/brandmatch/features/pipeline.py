@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -860,16 +862,23 @@ def _transform_deferred(run: _Run, session: dict) -> StageReport:
     t0 = time.perf_counter()
     names = list(dict.fromkeys(d.stage for d in run.deferred))
     fz = FittedFeaturizer({n: fitted.read_stage(run.out, n) for n in names}, run.out)
-    results, info = transform_on_ray(fz, run.blocks if run.lazy else run.t, run.images_root(), run.opts.classifier_factory,
-                                     shard_accounts=run.opts.shard_accounts, engine=run.engine)
-    written = []
-    for d in run.deferred:
-        got = results.pop(d.view, None)  # written, then dropped: one view's copy at a time
-        if got is None or (d.skip_empty and not got[1].any()):
-            continue
-        run.write(d.view, got[0], got[1], d.meta | {"engine": run.engine}, d.h, owned=True)
-        written.append(d.view)
-        del got
+    run.out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".transform-", dir=run.out))  # large views: memory-mapped here
+    try:
+        results, info = transform_on_ray(fz, run.blocks if run.lazy else run.t, run.images_root(),
+                                         run.opts.classifier_factory, shard_accounts=run.opts.shard_accounts,
+                                         engine=run.engine, scratch=scratch)
+        written = []
+        for d in run.deferred:
+            got = results.pop(d.view, None)  # written, then dropped
+            if got is None or (d.skip_empty and not got[1].any()):
+                continue
+            run.write(d.view, got[0], got[1], d.meta | {"engine": run.engine}, d.h, owned=True)
+            written.append(d.view)
+            del got
+    finally:
+        results = None
+        shutil.rmtree(scratch, ignore_errors=True)
     run.deferred = []
     note = (f"{run.engine}: {info['shards']} shard(s) of <= {info['shard_accounts']} accounts on {info['cpus']} CPU(s)"
             + (f", {session.get('address')}" if run.engine == "ray" else "")

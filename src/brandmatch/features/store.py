@@ -38,6 +38,10 @@ STANDARD_VIEWS = (
 )
 
 
+#: bytes of values checked for non-finite numbers at a time (FeatureView.validate)
+VALIDATE_BYTES = 16 << 20
+
+
 @dataclass
 class FeatureView:
     """One view: ids (n,) str, values (n, d) float32, mask (n,) bool, free-form metadata."""
@@ -78,9 +82,13 @@ class FeatureView:
                 if a in seen:
                     raise FeatureError(f"{where(source, i + 1, 'ids')}: duplicate account id {str(a)!r}")
                 seen.add(a)
-        bad = ~np.isfinite(self.values)
-        if bad.any():
+        step = max(1, VALIDATE_BYTES // (4 * max(self.values.shape[1], 1)))  # bounded memory: a memory-
+        for lo in range(0, n, step):                                          # mapped view is read in blocks
+            bad = ~np.isfinite(self.values[lo:lo + step])
+            if not bad.any():
+                continue
             r, c = np.argwhere(bad)[0]
+            r += lo
             raise FeatureError(
                 f"{where(source, int(r) + 1, int(c) + 1)}: non-finite value {float(self.values[r, c])} in view "
                 f"{self.name!r} (account {str(self.ids[r])!r}; columns are numbered from 1)"
@@ -233,6 +241,38 @@ def _write_view_file(directory: Path, view: FeatureView) -> dict:
     }
 
 
+#: a view's values of at least this many bytes are memory-mapped on load (copy-on-write: pages are
+#: read when used, and changing the array never changes the file) instead of read whole
+MMAP_BYTES = 64 << 20
+
+
+def mapped_member(path: Path, member: str) -> np.ndarray | None:
+    """The array stored as ``member`` of the .npz at ``path``, memory-mapped copy-on-write; None
+    when it cannot be mapped (compressed, Fortran order, objects): read it instead."""
+    import struct
+
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        read_header = readers.get(np.lib.format.read_magic(f))
+        if read_header is None:
+            return None
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    if fortran or dtype.hasobject:
+        return None
+    return np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape)
+
+
 def _read_view_file(path: Path, name: str, entry: Mapping, verify: bool) -> FeatureView:
     if not path.exists():
         raise FeatureError(f"{path}: missing feature file of view {name!r}")
@@ -242,11 +282,16 @@ def _read_view_file(path: Path, name: str, entry: Mapping, verify: bool) -> Feat
         raise FeatureError(f"{path}: checksum does not match the manifest (file changed or truncated)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            ids, values, mask = z["ids"], z["values"], z["mask"]
+            ids, mask = z["ids"], z["mask"]
+            values = None
+            if int(entry.get("rows", 0)) * int(entry.get("dim", 0)) * 4 >= MMAP_BYTES:
+                values = mapped_member(path, "values.npy")
+            if values is None or values.dtype != np.float32:
+                values = z["values"].astype(np.float32)
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FeatureError(f"{path}: not a readable feature file ({exc})") from None
     view = FeatureView.__new__(FeatureView)
-    view.name, view.ids, view.values, view.mask = name, ids.astype(str), values.astype(np.float32), mask
+    view.name, view.ids, view.values, view.mask = name, ids.astype(str), values, mask
     view.meta, view._index = dict(entry.get("meta", {})), None
     view.validate(path)
     return view
