@@ -467,9 +467,11 @@ def _run_featurize(args: argparse.Namespace) -> int:
         if topics < 2:
             raise BrandmatchError(f"--topics {topics}: need at least 2 topics")
     with_ = tuple(w.strip() for w in args.with_.split(",") if w.strip())
-    if args.fit_accounts is not None and dataset_blocks(args.data) is not None:
-        # written in account blocks: fit on some blocks, the engine reads the rest block by block;
-        # posts, audiences and detections are never loaded whole (checked on disk instead)
+    blocks = dataset_blocks(args.data) if args.fit_accounts is not None else None
+    if blocks is not None and len(blocks) and args.fit_accounts < int(blocks.ends["accounts"][-1]):
+        # written in account blocks and fitted on a sample: fit on some blocks, the engine reads
+        # the rest block by block; posts, audiences and detections are never loaded whole
+        # (checked on disk instead)
         verify_table_files(args.data, BLOCK_TABLES)
         ds = load_dataset(args.data, tables=("accounts", "cooperations", "splits"))
     else:
@@ -520,7 +522,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from brandmatch.data.store import load_dataset
+    from brandmatch.data.store import SERVING_TABLES, load_dataset
     from brandmatch.models.base import create
     from brandmatch.training.trainer import TrainingOptions
     from brandmatch.training.workflow import train_to_directory
@@ -536,7 +538,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         params["recipe"] = args.recipe
     model = create(args.model, **params)  # parameters validated before any data is read
-    ds = load_dataset(args.data)
+    ds = load_dataset(args.data, tables=SERVING_TABLES)  # models read features, not posts or audiences
     options = TrainingOptions(resume=args.resume, progress=not args.no_progress, threads=args.threads,
                               checkpoint_every=args.checkpoint_every, compile_optimizer=None)
     model = train_to_directory(model, ds, args.out, options=options)

@@ -174,3 +174,15 @@ def test_views_assembled_in_memory_maps_are_the_same_bytes(tmp_path, monkeypatch
     featurize(load_dataset(tmp_path / "mapped", tables=LIGHT), options=tiny_options(fit_accounts=8))
     _same(tmp_path / "memory", tmp_path / "mapped")
     assert not [p for p in (tmp_path / "mapped" / "features").iterdir() if p.name.startswith(".transform-")]
+
+
+def test_cli_with_a_sample_as_large_as_the_dataset_loads_it_whole(tmp_path, capsys):
+    """--fit-accounts at least the accounts is no sample: the plain run (tables loaded, views fitted
+    on all), not the block reader (which needs a sample to fit on)."""
+    from brandmatch.cli import main
+
+    write_blocked(tmp_path / "d", block_accounts=2)
+    assert main(["featurize", str(tmp_path / "d"), "--fit-accounts", "20000", "--topics", "3",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "transform" not in out and "content_text" in out
