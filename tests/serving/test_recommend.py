@@ -381,3 +381,30 @@ def test_batched_evidence_and_cached_parts_equal_the_per_pair_computation(world,
         assert [a.to_dict() for a in again] == [r.to_dict() for r in got]
         again[0].evidence["influencer"].clear()  # records do not share mutable evidence
         assert rec.recommend(brand, 8, ALL)[0].evidence == got[0].evidence
+
+
+def test_evidence_tables_sorted_in_blocks_equal_one_sort(monkeypatch):
+    """The evidence tables are sorted TOP_BLOCK_ROWS rows at a time (bounded memory at a million
+    influencers); any block size gives the tables of one sort over all rows."""
+    from brandmatch.serving import recommend as rec
+
+    rng = np.random.default_rng(0)
+    values = np.maximum(rng.normal(size=(23, 1365)), 0).astype(np.float32)
+    values[5] = 0.0
+    view = FeatureView("content_visual", np.array([f"a{i}" for i in range(23)]), values, np.ones(23, bool),
+                       {"parts": {"object": [0, 1000], "scene": [1000, 1365]}})
+    vrows = np.array([3, -1, 0, 5, 22, 7, -1, 11], dtype=np.int64)
+    read = lambda v, r: np.asarray(v.values[r], dtype=np.float32)  # noqa: E731
+    monkeypatch.setattr(rec, "TOP_BLOCK_ROWS", 10_000)
+    whole = rec._TopTable(view, vrows, read)
+    monkeypatch.setattr(rec, "TOP_BLOCK_ROWS", 3)
+    blocks = rec._TopTable(view, vrows, read)
+    assert len(whole.spans) == len(blocks.spans) == 2
+    for a, b in zip(whole.spans, blocks.spans):
+        assert a[0] == b[0]
+        for x, y in zip(a[1:], b[1:]):
+            np.testing.assert_array_equal(x, y)
+    # row 3 of vrows is the all-zero account: nothing positive; absent rows likewise
+    assert not whole.spans[0][1][3] and not whole.spans[0][1][1] and whole.spans[0][1][0]
+    labels = [f"class {j}" for j in range(1365)]
+    assert [e["label"] for e in blocks.entries(0, labels)] == [e["label"] for e in whole.entries(0, labels)]

@@ -41,7 +41,7 @@ import os
 import re
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -338,12 +338,12 @@ class Recommender:
                   index_dir: str | os.PathLike | None = None, **kwargs: Any) -> "Recommender":
         """Load a dataset directory and a model saved over its features (checksums verified).
 
-        Only the tables serving reads are loaded (``SERVING_TABLES``: no audiences, audience posts
-        or detections, which at a million influencers are hundreds of millions of rows)."""
-        from brandmatch.data.store import SERVING_TABLES, load_dataset
+        Only the tables serving reads are loaded (``RECOMMEND_TABLES``: no audiences, audience
+        posts, detections or grids, which at a million influencers are hundreds of millions of rows)."""
+        from brandmatch.data.store import RECOMMEND_TABLES, load_dataset
         from brandmatch.models.base import load_model
 
-        ds = load_dataset(data_dir, tables=SERVING_TABLES)
+        ds = load_dataset(data_dir, tables=RECOMMEND_TABLES)
         model = load_model(model_dir, ds.features)
         index = InnerProductIndex.load(index_dir) if index_dir is not None else None
         return cls(model, ds, index=index, **kwargs)
@@ -774,10 +774,7 @@ class Recommender:
             view = self.features[name]
             labels, note = self._labels(view)
             vrows = rows_in(view)
-            has = vrows >= 0
-            values = np.zeros((len(vrows), view.dim), dtype=np.float32)
-            values[has] = self._view_rows(view, vrows[has])
-            views.append((name, view, labels, note, vrows, _TopTable(view, values)))
+            views.append((name, view, labels, note, vrows, _TopTable(view, vrows, self._view_rows)))
         attributes = None
         if "attributes" in self.features:
             view = self.features["attributes"]
@@ -1110,13 +1107,20 @@ def _entries(view: FeatureView, vec: np.ndarray, labels: list[str] | None) -> li
     return _top_entries(vec, labels, None, unit)
 
 
-class _TopTable:
-    """:func:`_entries` of every row of a view, precomputed as arrays (one sort per view part, over
-    all rows at once): per part its offset and, per row, whether any entry is positive, the
-    maximum, and the top N_EVIDENCE positions and values in descending order (stable)."""
+#: rows of a view sorted at a time for the evidence tables (bounded memory at any number of influencers)
+TOP_BLOCK_ROWS = 8192
 
-    def __init__(self, view: FeatureView, values: np.ndarray):
-        dim = values.shape[1]
+
+class _TopTable:
+    """:func:`_entries` of every row of a view, precomputed as arrays (sorted per view part, in
+    blocks of ``TOP_BLOCK_ROWS`` rows: a million influencers' visual view would otherwise need its
+    whole copy and an argsort of it, ~20 GB): per part its offset and, per row, whether any entry
+    is positive, the maximum, and the top N_EVIDENCE positions and values in descending order
+    (stable). ``vrows``: (n,) the view's row of each influencer (-1: absent, all zeros);
+    ``read(view, rows)`` its float32 values of present rows."""
+
+    def __init__(self, view: FeatureView, vrows: np.ndarray, read: Callable[[FeatureView, np.ndarray], np.ndarray]):
+        dim = view.dim
         if view.name in VISUAL_VIEWS:
             parts: Any = view.meta.get("parts", True)
             self.unit = "dim"
@@ -1129,14 +1133,20 @@ class _TopTable:
             spans = [(int(lo), int(hi)) for lo, hi in parts.values() if int(hi) <= dim] or spans
         elif parts is not None and dim == 1365:  # object + scene semantics (meta not a dict)
             spans = [(0, 1000), (1000, 1365)]
-        self.spans = []
-        for lo, hi in spans:
-            seg = values[:, lo:hi]
-            if not seg.shape[1]:
-                continue
-            order = np.argsort(-seg, axis=1, kind="stable")[:, :N_EVIDENCE]
-            self.spans.append((lo, (seg > 0).any(axis=1), seg.max(axis=1), order,
-                               np.take_along_axis(seg, order, axis=1)))
+        spans = [(lo, hi) for lo, hi in spans if hi > lo]
+        parts: list[list[tuple[np.ndarray, ...]]] = [[] for _ in spans]
+        for start in range(0, max(len(vrows), 1), TOP_BLOCK_ROWS):
+            r = vrows[start:start + TOP_BLOCK_ROWS]
+            has = r >= 0
+            values = np.zeros((len(r), dim), dtype=np.float32)
+            values[has] = read(view, r[has])
+            for (lo, hi), acc in zip(spans, parts):
+                seg = values[:, lo:hi]
+                order = np.argsort(-seg, axis=1, kind="stable")[:, :N_EVIDENCE]
+                acc.append(((seg > 0).any(axis=1), seg.max(axis=1), order,
+                            np.take_along_axis(seg, order, axis=1)))
+        self.spans = [(lo, *(np.concatenate([blk[i] for blk in acc]) for i in range(4)))
+                      for (lo, _), acc in zip(spans, parts)]
 
     def entries(self, r: int, labels: list[str] | None) -> list[dict]:
         """The entries of row ``r`` (as :func:`_top_entries` gives them for that row's vector)."""
