@@ -305,7 +305,7 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True,
         )
     frames: dict[str, pd.DataFrame] = {}
     sources: dict[str, str] = {}
-    tables_wanted = tables
+    loaded = None if tables is None else frozenset(tables)
     if tables is not None:
         unknown = sorted(set(tables) - set(TABLES))
         if unknown:
@@ -325,7 +325,7 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True,
         sources[name] = str(fpath)
     tables = validate_tables(Tables(**frames), sources)
     return Dataset(manifest.get("name", path.name), tables, manifest.get("metadata", {}), path,
-                   loaded=None if tables_wanted is None else frozenset(tables_wanted))
+                   loaded=loaded)
 
 
 # ---------------------------------------------------------------------- account blocks

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from brandmatch.data.store import Blocks
+from brandmatch.data.store import BLOCK_TABLES, Blocks
 from brandmatch.errors import EngineError
 
 ENGINES = ("local", "ray")
@@ -55,8 +55,6 @@ ADDRESS_ENV = "BRANDMATCH_RAY_ADDRESS"
 NUM_CPUS_ENV = "BRANDMATCH_RAY_NUM_CPUS"
 #: accounts per shard of ``featurize --engine ray``
 SHARD_ACCOUNTS = 2000
-#: the tables a featurize shard carries (in :class:`~brandmatch.data.schema.Tables` order)
-SHARD_TABLES = ("accounts", "posts", "audience", "audience_posts", "detections")
 _CONNECT_TIMEOUT_S = 3.0
 
 
@@ -408,7 +406,7 @@ def tables_of(tables, account_rows: np.ndarray):
 def _shard_tables_from(row: dict[str, Any]):
     from brandmatch.data.schema import Tables, empty_table
 
-    frames = {t: _from_parquet(row[t]) for t in SHARD_TABLES}
+    frames = {t: _from_parquet(row[t]) for t in BLOCK_TABLES}
     return Tables(frames["accounts"], empty_table("cooperations"), empty_table("splits"), empty_table("grids"),
                   frames["posts"], frames["audience"], frames["audience_posts"], frames["detections"])
 
@@ -450,7 +448,7 @@ class _FeaturizeWorker:
             if "blocks" in batch:  # a shard of a dataset written in account blocks: read here
                 tables = self.blocks.read([int(b) for b in str(batch["blocks"][j]).split(",")])
             else:
-                tables = _shard_tables_from({t: batch[t][j] for t in SHARD_TABLES})
+                tables = _shard_tables_from({t: batch[t][j] for t in BLOCK_TABLES})
             feats = self.fz.transform(tables, self.root, classifier_factory=self.classifier,
                                       use_images=self.use_images)
             arrays: dict[str, np.ndarray] = {}
@@ -461,20 +459,22 @@ class _FeaturizeWorker:
         return {"shard": np.asarray(batch["shard"], dtype=np.int64), "result": np.array(results, dtype=object)}
 
 
-def transform_on_ray(
+def transform_sharded(
     featurizer, tables, images_root: str | os.PathLike | None = None, classifier_factory: Callable | None = None,
     use_images: bool = True, shard_accounts: int | None = None, engine: str = "ray",
     scratch: str | os.PathLike | None = None,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
-    """``featurizer.transform(tables)`` computed shard by shard on Ray workers (a session must be
-    open: :func:`ray_session`). Returns view -> (values (n, d) float32, mask (n,) bool) aligned on
+    """``featurizer.transform(tables)`` computed shard by shard: on Ray workers (``engine="ray"``;
+    a session must be open: :func:`ray_session`) or in this process (``engine="local"``).
+    ``tables``: in-memory :class:`~brandmatch.data.schema.Tables` (cut into shards here) or the
+    dataset's :class:`~brandmatch.data.store.Blocks` (each shard read by its worker). Returns view -> (values (n, d) float32, mask (n,) bool) aligned on
     ``tables.accounts``, and run info. A view no shard produced is absent; rows of shards that did
     not produce a view are zeros, masked. ``shard_accounts`` None: ``SHARD_ACCOUNTS``, smaller for
     small inputs so that every CPU gets two shards.
 
-    ``engine="local"`` runs the very same shards one after the other in this process (the worker
-    class called directly): what ``featurize --fit-accounts`` does without Ray, so that both
-    engines compute every account the same way.
+    The local engine runs the very same shards one after the other (the worker class called
+    directly): what ``featurize --fit-accounts`` does without Ray, so that both engines compute
+    every account the same way.
 
     ``scratch``: a directory for the views of at least ``MMAP_BYTES`` (a million accounts' visual
     view is 5.5 GB): they are assembled in memory-mapped ``.npy`` files there, not in memory (the

@@ -856,7 +856,7 @@ def is_supplied(meta: dict) -> bool:
 def _transform_deferred(run: _Run, session: dict) -> StageReport:
     """The views fit-only stages left: every account's transform on the engine's workers (the
     fitted state just saved, shipped once), then written as the local stages write them."""
-    from brandmatch.features.engine import transform_on_ray
+    from brandmatch.features.engine import transform_sharded
     from brandmatch.features.transform import FittedFeaturizer
 
     t0 = time.perf_counter()
@@ -865,7 +865,7 @@ def _transform_deferred(run: _Run, session: dict) -> StageReport:
     run.out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".transform-", dir=run.out))  # large views: memory-mapped here
     try:
-        results, info = transform_on_ray(fz, run.blocks if run.lazy else run.t, run.images_root(),
+        results, info = transform_sharded(fz, run.blocks if run.lazy else run.t, run.images_root(),
                                          run.opts.classifier_factory, shard_accounts=run.opts.shard_accounts,
                                          engine=run.engine, scratch=scratch)
         written = []
