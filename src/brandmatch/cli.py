@@ -659,10 +659,31 @@ def _add_serving_filters(p: argparse.ArgumentParser) -> None:
 
 
 def _add_index_kind(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index-kind", choices=("exact", "hnsw", "ivf"), default="exact",
-                   help="influencer index: exact (default), hnsw or ivf (approximate; docs/web-api.md)")
+    p.add_argument("--index-kind", choices=("exact", "hnsw", "ivf", "projected"), default="exact",
+                   help="influencer index: exact (default), hnsw or ivf (approximate; docs/web-api.md), or "
+                        "projected (candidates from projected vectors re-ranked exactly: for collections "
+                        "whose full vectors do not fit in memory)")
     p.add_argument("--nprobe", type=int, default=None, metavar="N",
                    help="ivf: cells scanned per query (default 64; more = higher recall, slower)")
+    _add_projected(p)
+
+
+def _add_projected(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reduced-dim", type=int, default=None, metavar="R",
+                   help="projected: width of the projected vectors (default 256)")
+    p.add_argument("--rerank", type=int, default=None, metavar="N",
+                   help="projected: candidates re-scored exactly per query (default 1000)")
+
+
+def _projected_params(args: argparse.Namespace):
+    """ProjectedParams of --reduced-dim / --rerank (None: defaults; one-line error when misplaced)."""
+    from brandmatch.serving.projected_index import ProjectedParams
+
+    given = {k: v for k, v in (("dim", args.reduced_dim), ("rerank", args.rerank)) if v is not None}
+    if given and args.index_kind != "projected":
+        raise BrandmatchError(f"--reduced-dim / --rerank apply to --index-kind projected only "
+                              f"(got --index-kind {args.index_kind})")
+    return ProjectedParams(**given) if given else None
 
 
 def _index_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -672,7 +693,7 @@ def _index_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.nprobe is not None and args.index_kind != "ivf":
         raise BrandmatchError(f"--nprobe applies to --index-kind ivf only (got --index-kind {args.index_kind})")
     ivf = IVFParams(nprobe=args.nprobe) if args.nprobe is not None else None
-    return {"index_kind": args.index_kind, "ivf": ivf}
+    return {"index_kind": args.index_kind, "ivf": ivf, "projected": _projected_params(args)}
 
 
 def _number(value: str | None, flag: str, kind: type) -> Any:
@@ -804,14 +825,17 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="every influencer's vector (model.embed) to Parquet, on the local engine or Ray")
     p.add_argument("--model-dir", type=Path, required=True, help="a model saved by `brandmatch train`")
     p.add_argument("--data", type=Path, required=True, help="the dataset directory the model was trained on")
-    p.add_argument("--out", type=Path, required=True, help="Parquet file to write (account_id, vector)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="Parquet file to write (account_id, vector); required unless --index-kind projected "
+                        "(which keeps no full vectors) builds an index")
     p.add_argument("--engine", default=None, metavar="local|ray",
                    help="local (this process) or ray; default $BRANDMATCH_ENGINE, else local (docs/engines.md)")
     p.add_argument("--shard-size", type=int, default=None, help="influencers per Ray shard (default 16384)")
     p.add_argument("--index-dir", type=Path, default=None,
                    help="also build the influencer index from these vectors and save it there "
                         "(`recommend --index-dir` then loads it)")
-    p.add_argument("--index-kind", default="exact", help="exact, hnsw or ivf (with --index-dir)")
+    p.add_argument("--index-kind", default="exact", help="exact, hnsw, ivf or projected (with --index-dir)")
+    _add_projected(p)
 
 
 def _run_embed(args: argparse.Namespace) -> int:
@@ -820,20 +844,40 @@ def _run_embed(args: argparse.Namespace) -> int:
     from brandmatch.data.store import SERVING_TABLES, load_dataset
     from brandmatch.features.engine import resolve_engine
     from brandmatch.models.base import load_model
-    from brandmatch.serving.batch import SHARD_INFLUENCERS, embed_influencers, write_vectors
+    from brandmatch.serving.batch import (SHARD_INFLUENCERS, account_vectors, embed_influencers,
+                                          project_influencers, write_vectors)
     from brandmatch.serving.index import KINDS, InnerProductIndex
+    from brandmatch.serving.projected_index import KIND as PROJECTED, ProjectedIndex
 
     engine = resolve_engine(args.engine)
     shard = SHARD_INFLUENCERS if args.shard_size is None else args.shard_size
     if shard < 1:
         raise BrandmatchError(f"--shard-size must be an integer >= 1, got {args.shard_size}")
-    if args.index_dir is not None and args.index_kind not in KINDS:
-        raise BrandmatchError(f"--index-kind {args.index_kind!r}: allowed values: {', '.join(KINDS)}")
+    if args.index_dir is not None and args.index_kind not in (*KINDS, PROJECTED):
+        raise BrandmatchError(f"--index-kind {args.index_kind!r}: allowed values: {', '.join((*KINDS, PROJECTED))}")
+    projected = args.index_kind == PROJECTED
+    params = _projected_params(args)
+    if projected and args.index_dir is None:
+        raise BrandmatchError("--index-kind projected needs --index-dir (it builds an index, not a vectors file)")
+    if projected and args.out is not None:
+        raise BrandmatchError("--out: --index-kind projected keeps no full vectors (that is its point); omit --out")
+    if not projected and args.out is None:
+        raise BrandmatchError("--out is required (the Parquet file of every influencer's vector)")
     ds = load_dataset(args.data, tables=SERVING_TABLES)  # embedding reads features, not posts
     model = load_model(args.model_dir, ds.features)
     acc = ds.accounts
     ids = acc.loc[acc["role"] == "influencer", "account_id"].astype(str).tolist()
     t0 = _time.perf_counter()
+    if projected:
+        index = ProjectedIndex.build(
+            ids, lambda rows: account_vectors(model, [ids[int(r)] for r in rows], "influencer"), params,
+            project=lambda proj: project_influencers(model, ids, proj, engine, shard_size=shard))
+        secs = _time.perf_counter() - t0
+        index.save(args.index_dir)
+        print(f"embedded {len(ids):,} influencers x {index.dim} on {engine} in {secs:.1f}s "
+              f"({len(ids) / max(secs, 1e-9):,.0f}/s), projected to {index.reduced.shape[1]}; "
+              f"projected index ({index.params.candidates} candidates, re-rank {index.params.rerank}) in {args.index_dir}")
+        return 0
     vecs = embed_influencers(model, ids, engine, shard_size=shard)
     secs = _time.perf_counter() - t0
     write_vectors(args.out, ids, vecs)

@@ -261,6 +261,35 @@ def test_embed_and_score_on_ray_equal_local(ray_env, served):
     np.testing.assert_allclose(s_ray, s_local, rtol=RTOL, atol=ATOL)
 
 
+def test_projection_on_ray_equals_local(ray_env, served):
+    """The projected index's blocks (reduced vectors, full norms): the same bytes on both engines for
+    chunk-aligned shards, within the engines' tolerance otherwise."""
+    from brandmatch.models.base import load_model
+    from brandmatch.serving.batch import ATOL, RTOL, account_vectors, project_influencers
+    from brandmatch.serving.projected_index import fit_projection
+
+    ds = load_dataset(served / "data")
+    model = load_model(served / "model", ds.features)
+    acc = ds.accounts
+    infs = acc.loc[acc["role"] == "influencer", "account_id"].tolist()
+    proj = fit_projection(account_vectors(model, infs, "influencer"), 4)
+
+    def gather(engine: str, shard: int) -> tuple[np.ndarray, np.ndarray]:
+        red, norms = np.full((len(infs), 4), np.nan, np.float32), np.full(len(infs), np.nan)
+        for rows, r, n in project_influencers(model, infs, proj, engine, shard_size=shard):
+            red[rows], norms[rows] = r, n
+        return red, norms
+
+    red_l, norms_l = gather("local", 4096)
+    for shard in (7, 4096):
+        red_r, norms_r = gather("ray", shard)
+        assert not np.isnan(norms_r).any()
+        np.testing.assert_allclose(red_r, red_l, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(norms_r, norms_l, rtol=RTOL, atol=ATOL)
+        if shard % 4096 == 0:
+            np.testing.assert_array_equal(red_r, red_l)
+
+
 def test_cli_embed_on_ray_writes_vectors_and_an_index_recommend_accepts(ray_env, served, tmp_path, capsys):
     from brandmatch.serving.batch import ATOL, RTOL, read_vectors
 

@@ -65,6 +65,54 @@ def score_influencers(model, brand_ids: Sequence[str], influencer_ids: Sequence[
     return _on_ray(model, ids, {"op": "score", "brands": brands}, shard_size).T.copy()
 
 
+def split_embed(model) -> bool:
+    """Whether ``model.embed`` is the concatenation of ``model.embed_parts`` in ``model.parts`` order."""
+    from brandmatch.models.composed import ComposedRanker
+
+    return isinstance(model, ComposedRanker) and type(model).embed is ComposedRanker.embed and \
+        type(model).embed_parts is ComposedRanker.embed_parts
+
+
+def account_vectors(model, ids: Sequence[str], role: str) -> np.ndarray:
+    """``model.embed(ids, role)`` as (n, d): float32 when the model splits into parts (its parts are
+    float32: no float64 copy of a large chunk), else float64."""
+    if split_embed(model):
+        ep = model.embed_parts(list(ids), role)
+        return np.concatenate([ep[p] for p in model.parts], axis=1)
+    return np.asarray(model.embed(list(ids), role), dtype=np.float64)
+
+
+def project_influencers(model, ids: Sequence[str], projection: np.ndarray, engine: str | None = None,
+                        shard_size: int = SHARD_INFLUENCERS):
+    """Every influencer's vector projected, shard by shard, on ``engine``: yields (rows, reduced (m, r)
+    float32, norms (m,) float64 of the full vectors); the full (n, d) matrix is never assembled."""
+    engine = resolve_engine(engine)
+    ids = _ids(ids)
+    proj = np.ascontiguousarray(np.asarray(projection, dtype=np.float32))
+    if shard_size < 1:
+        raise ServingError(f"shard size {shard_size}: expected an integer >= 1")
+    if engine == "local":
+        for s in range(0, len(ids), shard_size):
+            rows = np.arange(s, min(s + shard_size, len(ids)))
+            yield (rows, *_project(model, ids[s:s + shard_size], proj))
+        return
+    shards = [{"start": s, "stop": min(s + shard_size, len(ids))} for s in range(0, len(ids), shard_size)]
+    with ray_session():
+        for batch in map_shards(_ModelWorker, {"model": model, "ids": ids,
+                                               "task": {"op": "project", "projection": proj}}, shards):
+            yield batch["row"], np.asarray(batch["value"][:, :-1], dtype=np.float32), np.asarray(batch["value"][:, -1])
+
+
+def _project(model, ids: list[str], proj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        x = account_vectors(model, ids, "influencer")
+    except NotImplementedError as exc:
+        raise ServingError(f"model {model.name!r} cannot be embedded: {exc}") from None
+    if x.shape[1] != proj.shape[0]:
+        raise ServingError(f"projection of width {proj.shape[0]} for vectors of width {x.shape[1]}")
+    return x.astype(np.float32, copy=False) @ proj, np.sqrt(np.einsum("nd,nd->n", x, x, dtype=np.float64))
+
+
 def _embed(model, ids: list[str], role: str) -> np.ndarray:
     try:
         return np.asarray(model.embed(ids, role), dtype=np.float64)
@@ -84,6 +132,9 @@ class _ModelWorker:
             ids = self.ids[int(start):int(stop)]
             if self.task["op"] == "embed":
                 out = _embed(self.model, ids, self.task["role"])
+            elif self.task["op"] == "project":  # reduced vectors, then the full norm as a last column
+                red, norms = _project(self.model, ids, self.task["projection"])
+                out = np.concatenate([red.astype(np.float64), norms[:, None]], axis=1)
             else:
                 out = np.asarray(self.model.score(self.task["brands"], ids), dtype=np.float64).T
             rows.append(np.arange(int(start), int(stop), dtype=np.int64))

@@ -51,7 +51,9 @@ from brandmatch.data.store import Dataset
 from brandmatch.errors import BrandmatchError, ServingError
 from brandmatch.features.store import FeatureSet, FeatureView
 from brandmatch.models.base import Ranker
+from brandmatch.serving.batch import account_vectors, split_embed as _split_embed
 from brandmatch.serving.index import HNSWParams, InnerProductIndex, IVFParams
+from brandmatch.serving.projected_index import ProjectedIndex, ProjectedParams, load_index
 
 #: human names of the score parts
 PART_LABELS: dict[str, str] = {
@@ -234,14 +236,6 @@ def _bio_words_frozen(bio: str) -> frozenset[str]:
     return frozenset(_bio_words(bio))
 
 
-def _split_embed(model: Ranker) -> bool:
-    """Whether ``model.embed`` is the concatenation of ``model.embed_parts`` in ``model.parts`` order."""
-    from brandmatch.models.composed import ComposedRanker
-
-    return isinstance(model, ComposedRanker) and type(model).embed is ComposedRanker.embed and \
-        type(model).embed_parts is ComposedRanker.embed_parts
-
-
 def _single_brand(features: FeatureSet, brand_id: str) -> FeatureSet:
     """``features`` with its rows keyed by ``brand_id``: when no view has ``brand_id`` but every view
     holds one row of one same account id (a featurizer's own id for the profile), that row is used."""
@@ -291,19 +285,24 @@ class Recommender:
 
     model: a fitted ranker whose score decomposes (``embed``; per-part explanations need
     ``embed_parts``); dataset: the accounts, posts and cooperations, whose feature set the model
-    was loaded over. ``index_kind`` "exact", "hnsw" (``hnsw`` parameters) or "ivf" (``ivf``), or a prebuilt
-    ``index`` over the dataset's influencers (e.g. :meth:`InnerProductIndex.load`).
+    was loaded over. ``index_kind`` "exact", "hnsw" (``hnsw`` parameters), "ivf" (``ivf``) or
+    "projected" (``projected``: projected candidates re-ranked exactly, for collections whose full
+    vectors do not fit in memory), or a prebuilt ``index`` over the dataset's influencers (e.g.
+    :func:`~brandmatch.serving.projected_index.load_index`).
     """
 
-    def __init__(self, model: Ranker, dataset: Dataset, *, index: InnerProductIndex | None = None,
-                 index_kind: str = "exact", hnsw: HNSWParams | None = None, ivf: IVFParams | None = None):
+    def __init__(self, model: Ranker, dataset: Dataset, *, index: InnerProductIndex | ProjectedIndex | None = None,
+                 index_kind: str = "exact", hnsw: HNSWParams | None = None, ivf: IVFParams | None = None,
+                 projected: ProjectedParams | None = None):
         if type(model).embed is Ranker.embed:
             raise ServingError(f"model {model.name!r} does not decompose into an inner product (no embed): "
                                f"it cannot be served from an index; use a MORNING-like, COSINE or MIV model")
         self.model = model
         self.dataset = dataset
         self.features: FeatureSet = model.features_ if model.features_ is not None else dataset.features
-        self.index_kind, self.hnsw, self.ivf = index_kind, hnsw, ivf
+        if index_kind not in ("exact", "hnsw", "ivf", "projected"):
+            raise ServingError(f"index kind must be one of exact, hnsw, ivf, projected, got {index_kind!r}")
+        self.index_kind, self.hnsw, self.ivf, self.projected = index_kind, hnsw, ivf, projected
         self._lock = threading.Lock()
         acc = dataset.accounts
         self._acc = acc.set_index("account_id", drop=False)
@@ -318,9 +317,16 @@ class Recommender:
             probe = np.unique(np.linspace(0, len(self.influencer_ids) - 1, num=min(8, len(self.influencer_ids)),
                                           dtype=np.int64))
             want = self._embed([self.influencer_ids[i] for i in probe], "influencer")
-            if want.shape[1] != index.dim or not np.allclose(index.vectors[probe], want, rtol=1e-5, atol=1e-6):
+            if isinstance(index, ProjectedIndex):
+                index.bind(self._influencer_vectors)
+                same = want.shape[1] == index.dim and np.allclose(index.reduced[probe], index.project(want),
+                                                                   rtol=1e-4, atol=1e-5) \
+                    and np.allclose(index.norms[probe], np.linalg.norm(want, axis=1), rtol=1e-5, atol=1e-6)
+            else:
+                same = want.shape[1] == index.dim and np.allclose(index.vectors[probe], want, rtol=1e-5, atol=1e-6)
+            if not same:
                 raise ServingError("the given index was not built from this model's influencer embeddings; rebuild it")
-            self._index: InnerProductIndex | None = index
+            self._index: InnerProductIndex | ProjectedIndex | None = index
         else:
             self._index = None
         self._cos_index: InnerProductIndex | None = None
@@ -345,7 +351,7 @@ class Recommender:
 
         ds = load_dataset(data_dir, tables=RECOMMEND_TABLES)
         model = load_model(model_dir, ds.features)
-        index = InnerProductIndex.load(index_dir) if index_dir is not None else None
+        index = load_index(index_dir) if index_dir is not None else None
         return cls(model, ds, index=index, **kwargs)
 
     def _prepare_attributes(self) -> None:
@@ -395,11 +401,14 @@ class Recommender:
 
     # ------------------------------------------------------------ indexes
     @property
-    def index(self) -> InnerProductIndex:
-        """The influencer-side index (built on first use: one ``embed`` over every candidate)."""
+    def index(self) -> InnerProductIndex | ProjectedIndex:
+        """The influencer-side index (built on first use: one ``embed`` over every candidate; for
+        ``projected``, chunk by chunk, never every full vector at once)."""
         with self._lock:
             if self._index is None:
-                if _split_embed(self.model):
+                if self.index_kind == "projected":
+                    self._index = ProjectedIndex.build(self.influencer_ids, self._influencer_vectors, self.projected)
+                elif _split_embed(self.model):
                     ep = self._embed_parts(self.influencer_ids, "influencer", self.model)
                     vecs = np.concatenate([ep[p] for p in self.model.parts], axis=1).astype(np.float64)
                     self._index = InnerProductIndex(self.influencer_ids, vecs, self.index_kind, self.hnsw,
@@ -432,6 +441,8 @@ class Recommender:
         if not _split_embed(self.model):
             return None
         index = self.index
+        if isinstance(index, ProjectedIndex):  # every influencer's parts are what does not fit
+            return None
         if self._inf_parts is None:
             with self._lock:
                 if self._inf_parts is None:
@@ -465,6 +476,14 @@ class Recommender:
     def save_index(self, directory: str | os.PathLike) -> None:
         """Write the influencer index (built if needed) for ``from_dirs(..., index_dir=directory)``."""
         self.index.save(directory)
+
+    def _influencer_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Full influencer-side vectors of index ``rows``: (len(rows), d), float32 when the model
+        splits its score (its parts are float32), else float64."""
+        try:
+            return account_vectors(self.model, [self.influencer_ids[int(r)] for r in rows], "influencer")
+        except NotImplementedError as exc:
+            raise ServingError(f"model {self.model.name!r} cannot be served: {exc}") from None
 
     def _embed(self, ids: Sequence[str], role: str, model: Ranker | None = None) -> np.ndarray:
         try:
@@ -682,7 +701,10 @@ class Recommender:
         brand = self.resolve(brand_id, "brand")
         m = self.resolve(influencer_id, "influencer")
         q = self._embed([brand], "brand")
-        all_scores = self.index.vectors.astype(np.float64) @ q[0]  # one product, not a pair loop
+        if isinstance(self.index, ProjectedIndex):  # no full vectors kept: re-embedded chunk by chunk
+            all_scores = self.index.exact_scores(q[0])
+        else:
+            all_scores = self.index.vectors.astype(np.float64) @ q[0]  # one product, not a pair loop
         parts = self._parts(self.model, [brand], [m])
         score = float(sum(v[0] for v in parts.values()))
         rank = 1 + int((all_scores > all_scores[self._row[m]] + 1e-9 * max(1.0, abs(score))).sum())
@@ -695,9 +717,13 @@ class Recommender:
         m = self.resolve(influencer_id, "influencer")
         allowed = self.allowed(filters, None)
         allowed[self._row[m]] = False
-        cos = self.cosine_index
-        q = cos.vectors[self._row[m]][None, :]
-        _, rows = cos.search(q, k, allowed)
+        if isinstance(self.index, ProjectedIndex):
+            _, rows = self.index.cosine_search(self._influencer_vectors(np.array([self._row[m]]))[0], k, allowed)
+            cos = None
+        else:
+            cos = self.cosine_index
+            q = cos.vectors[self._row[m]][None, :]
+            _, rows = cos.search(q, k, allowed)
         rows = rows[0][rows[0] >= 0]
         if len(rows) == 0:
             return []
@@ -707,6 +733,11 @@ class Recommender:
             norms = np.sqrt(sum((v.astype(np.float64) ** 2).sum(axis=1) for v in ep.values()))
             denom = np.where(norms[1:] * norms[0] > 0, norms[1:] * norms[0], np.inf)
             parts = {p: (v[1:].astype(np.float64) @ v[0].astype(np.float64)) / denom for p, v in ep.items()}
+        elif cos is None:  # a projected index: exact cosines of the returned rows
+            x = self._influencer_vectors(np.concatenate([[self._row[m]], rows])).astype(np.float64)
+            n = np.linalg.norm(x, axis=1)
+            den = n[1:] * n[0]
+            parts = {"total": np.divide(x[1:] @ x[0], den, out=np.zeros(len(rows)), where=den > 0)}
         else:
             parts = {"total": cos.vectors[rows].astype(np.float64) @ q[0].astype(np.float64)}
         total = np.sum(list(parts.values()), axis=0)
