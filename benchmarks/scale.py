@@ -2,8 +2,8 @@
 
     python benchmarks/scale.py [--influencers 1000000] [--posts 10] [--out build/scale]
                                [--audience-size 25] [--audience-posts 2] [--topics 20] [--fit-accounts 20000]
-                               [--train-brands 60] [--epochs 5] [--queries 50]
-                               [--index-kind auto|exact|ivf|hnsw] [--engine ray]
+                               [--train-brands 60] [--epochs 5] [--valid-candidates 20000] [--queries 50]
+                               [--index-kind auto|exact|ivf|hnsw|projected] [--engine ray] [--embed-engine local]
                                [--results benchmarks/results/scale.json] [--stages generate,...]
 
 Stages, each a fresh child process (so its memory is its own):
@@ -14,9 +14,12 @@ Stages, each a fresh child process (so its memory is its own):
    from the dataset's files: the driver never loads posts, audiences or detections; no optional
    stages: the default recipe reads the five standard views);
 3. ``train``     -- the default recipe (``morning``, recipe ``plus``) on a sample of the training
-   brands (``--train-brands``; validation grid for selection as usual), saved to OUT/model;
-4. ``embed``     -- ``brandmatch embed --engine ray --index-dir``: every influencer's vector and the
-   influencer index (IVF from 10,000 influencers up with ``--index-kind auto``);
+   brands (``--train-brands``), selecting on the validation grid with its candidates sampled
+   (``--valid-candidates``: every positive plus a seeded sample of the rest), saved to OUT/model;
+4. ``embed``     -- ``brandmatch embed --index-dir``: every influencer's vector and the influencer
+   index (``--index-kind auto``: ``projected`` from 200,000 influencers, where the full vectors do
+   not fit in memory: projected to 256 dimensions, candidates re-ranked exactly; IVF from 10,000;
+   else exact);
 5. ``recommend`` -- the saved index loaded once, then ``--queries`` top-20 queries for test brands
    (latency p50 / p99), and one ``brandmatch recommend`` on the command line.
 
@@ -47,6 +50,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from brandmatch.atomic import write_json_atomic  # noqa: E402
 
 STAGES = ("generate", "featurize", "train", "embed", "recommend")
+#: from this many influencers the auto index is ``projected``: the default recipe's full float32
+#: vectors (about 5,700 wide) would take 4 GiB at 200,000 and 21 GiB at a million
+PROJECTED_FROM = 200_000
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -138,6 +144,7 @@ from brandmatch.models.base import create
 from brandmatch.training.trainer import TrainingOptions
 from brandmatch.training.workflow import train_to_directory
 data, out, k, epochs, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+cap = int(sys.argv[6])
 t = time.perf_counter()
 ds = load_dataset(data, tables=SERVING_TABLES)
 load_s = time.perf_counter() - t
@@ -146,6 +153,18 @@ train = sorted(sp.loc[sp["split"] == "train", "brand_id"].astype(str))
 rng = np.random.default_rng(seed)
 keep = set(rng.choice(train, size=min(k, len(train)), replace=False).tolist()) if k > 0 else set(train)
 ds.tables.splits = sp[(sp["split"] != "train") | sp["brand_id"].isin(keep)].reset_index(drop=True)
+# the validation grid's candidates: every positive plus a seeded sample of the others, at most `cap`
+# (model selection on a sampled grid; training never reads the test grid, which is dropped here)
+g = ds.tables.grids
+valid = g[g["grid"] == "validation"]
+cands = valid["influencer_id"].unique()
+grid_full = len(cands)
+pos = valid.loc[valid["label"] == 1, "influencer_id"].unique()
+if cap > 0 and len(cands) > cap:
+    others = np.setdiff1d(cands, pos)
+    extra = rng.choice(others, size=max(0, cap - len(pos)), replace=False)
+    valid = valid[valid["influencer_id"].isin(np.concatenate([pos, extra]))]
+ds.tables.grids = valid.reset_index(drop=True)
 pairs = len(ds.cooperations("train"))
 model = create("morning", epochs=epochs, seed=seed)
 t = time.perf_counter()
@@ -153,6 +172,8 @@ model = train_to_directory(model, ds, out, options=TrainingOptions(progress=Fals
 secs = time.perf_counter() - t
 hist = (getattr(model, "history_", None) or [])
 print(json.dumps({"load_seconds": round(load_s, 2), "train_brands": len(keep), "train_pairs": pairs,
+                  "validation_candidates": int(valid["influencer_id"].nunique()), "validation_candidates_full": int(grid_full),
+                  "validation_positive_influencers": int(len(pos)),
                   "epochs": epochs, "best_epoch": getattr(model, "best_epoch_", None),
                   "fit_seconds": round(secs, 2), "recipe": getattr(model, "recipe", None)}))
 """
@@ -222,7 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     kind = args.index_kind
     if kind == "auto":
-        kind = "ivf" if args.influencers >= 10_000 else "exact"
+        kind = "projected" if args.influencers >= PROJECTED_FROM else "ivf" if args.influencers >= 10_000 else "exact"
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     bad = [s for s in stages if s not in STAGES]
     if bad:
@@ -234,7 +255,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {"influencers": args.influencers, "posts_per_account": args.posts,
                    "brands_per_category": args.brands_per_category or 30, "audience_size": args.audience_size, "audience_posts": args.audience_posts,
                    "topics": args.topics, "fit_accounts": args.fit_accounts, "train_brands": args.train_brands,
-                   "epochs": args.epochs,
+                   "epochs": args.epochs, "valid_candidates": args.valid_candidates, "embed_engine": args.embed_engine,
                    "queries": args.queries, "index_kind": kind, "engine": args.engine, "out": str(out)},
         "stages": [],
     }
@@ -282,16 +303,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 r"^\s+(\S+)\s+(\d+) x (\d+)\s+present", Path(r["log"]).read_text(), re.M)}
     if ok and "train" in stages:
         r = record(run_stage("train", py + ["-c", TRAIN_CHILD, str(data), str(model_dir), str(args.train_brands),
-                                            str(args.epochs), str(args.seed)], logs, env))
+                                            str(args.epochs), str(args.seed), str(args.valid_candidates)], logs, env))
         ok = r["exit_code"] == 0
         if ok and r["figures"]:
             f = r["figures"]
             r["throughput"] = {"pairs_epochs_per_s": _per_s(f["train_pairs"] * f["epochs"], f["fit_seconds"])}
     if ok and "embed" in stages:
         eenv = dict(env)
+        vectors = [] if kind == "projected" else ["--out", str(out / "vectors.parquet")]
         r = record(run_stage("embed", bm + [
-            "embed", "--model-dir", str(model_dir), "--data", str(data), "--out", str(out / "vectors.parquet"),
-            "--engine", args.engine, "--index-dir", str(index_dir), "--index-kind", kind], logs, eenv))
+            "embed", "--model-dir", str(model_dir), "--data", str(data), *vectors,
+            "--engine", args.embed_engine, "--index-dir", str(index_dir), "--index-kind", kind], logs, eenv))
         ok = r["exit_code"] == 0
         if ok:
             m = re.search(r"embedded ([\d,]+) influencers x (\d+) on (\w+) in ([\d.]+)s", "\n".join(r["output_tail"]))
@@ -299,7 +321,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 n, dim, secs = int(m.group(1).replace(",", "")), int(m.group(2)), float(m.group(4))
                 r["embedding_dim"] = dim
                 r["embed_seconds"] = secs
-                r["vectors_gib"] = round(n * dim * 4 / 2**30, 3)
+                r["vectors_gib"] = round(n * dim * 4 / 2**30, 3)  # what the full float32 vectors would take
+                m = re.search(r"projected to (\d+)", "\n".join(r["output_tail"]))
+                if m:
+                    r["reduced_dim"] = int(m.group(1))
+                    r["reduced_gib"] = round(n * int(m.group(1)) * 4 / 2**30, 3)
                 r["throughput"] = {"influencers_per_s": _per_s(n, secs)}
                 result["embedding_dim"] = dim
     if ok and "recommend" in stages:
@@ -331,10 +357,16 @@ def main(argv: list[str] | None = None) -> int:
                         "writes account blocks, so the other blocks are read by the engine's workers only")
     p.add_argument("--train-brands", type=int, default=60, help="training brands sampled for the train stage (0: all)")
     p.add_argument("--epochs", type=int, default=5, help="maximum training epochs")
+    p.add_argument("--valid-candidates", type=int, default=20_000,
+                   help="validation grid candidates kept for model selection: every positive plus a seeded "
+                        "sample of the rest (0: all; the full grid at a million is 46 brands x ~143,000)")
     p.add_argument("--queries", type=int, default=50, help="recommendation queries timed")
-    p.add_argument("--index-kind", default="auto", choices=("auto", "exact", "ivf", "hnsw"),
-                   help="influencer index (auto: ivf from 10,000 influencers, else exact)")
-    p.add_argument("--engine", default="ray", choices=("ray", "local"))
+    p.add_argument("--index-kind", default="auto", choices=("auto", "exact", "ivf", "hnsw", "projected"),
+                   help="influencer index (auto: projected from 200,000 influencers, ivf from 10,000, else exact)")
+    p.add_argument("--engine", default="ray", choices=("ray", "local"), help="featurize engine")
+    p.add_argument("--embed-engine", default="local", choices=("ray", "local"),
+                   help="embed engine (default local: Ray ships the model with its feature views through the "
+                        "object store once per worker, 12 GB at a million influencers; docs/scaling.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "build" / "scale")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json",
