@@ -2,7 +2,8 @@
 
     python benchmarks/scale.py [--influencers 1000000] [--posts 10] [--out build/scale]
                                [--audience-size 25] [--audience-posts 2] [--topics 20] [--fit-accounts 20000]
-                               [--train-brands 60] [--epochs 5] [--valid-candidates 20000] [--queries 50]
+                               [--train-brands 60] [--train-pairs 20000] [--epochs 5] [--valid-candidates 20000]
+                               [--queries 50]
                                [--index-kind auto|exact|ivf|hnsw|projected] [--engine ray] [--embed-engine local]
                                [--results benchmarks/results/scale.json] [--stages generate,...]
 
@@ -14,7 +15,7 @@ Stages, each a fresh child process (so its memory is its own):
    from the dataset's files: the driver never loads posts, audiences or detections; no optional
    stages: the default recipe reads the five standard views);
 3. ``train``     -- the default recipe (``morning``, recipe ``plus``) on a sample of the training
-   brands (``--train-brands``), selecting on the validation grid with its candidates sampled
+   brands (``--train-brands``) and of their cooperations (``--train-pairs``), selecting on the validation grid with its candidates sampled
    (``--valid-candidates``: every positive plus a seeded sample of the rest), saved to OUT/model;
 4. ``embed``     -- ``brandmatch embed --index-dir``: every influencer's vector and the influencer
    index (``--index-kind auto``: ``projected`` from 200,000 influencers, where the full vectors do
@@ -144,7 +145,7 @@ from brandmatch.models.base import create
 from brandmatch.training.trainer import TrainingOptions
 from brandmatch.training.workflow import train_to_directory
 data, out, k, epochs, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-cap = int(sys.argv[6])
+cap, pair_cap = int(sys.argv[6]), int(sys.argv[7])
 t = time.perf_counter()
 ds = load_dataset(data, tables=SERVING_TABLES)
 load_s = time.perf_counter() - t
@@ -153,6 +154,14 @@ train = sorted(sp.loc[sp["split"] == "train", "brand_id"].astype(str))
 rng = np.random.default_rng(seed)
 keep = set(rng.choice(train, size=min(k, len(train)), replace=False).tolist()) if k > 0 else set(train)
 ds.tables.splits = sp[(sp["split"] != "train") | sp["brand_id"].isin(keep)].reset_index(drop=True)
+# the sampled brands' cooperations, at most `pair_cap` of them (seeded; ~3,100 per brand at a million)
+co = ds.tables.cooperations
+mine = co["brand_id"].isin(keep).to_numpy()
+pairs_full = int(mine.sum())
+if pair_cap > 0 and pairs_full > pair_cap:
+    drop = np.flatnonzero(mine)[rng.choice(pairs_full, size=pairs_full - pair_cap, replace=False)]
+    co = co.drop(index=co.index[drop]).reset_index(drop=True)
+    ds.tables.cooperations = co
 # the validation grid's candidates: every positive plus a seeded sample of the others, at most `cap`
 # (model selection on a sampled grid; training never reads the test grid, which is dropped here)
 g = ds.tables.grids
@@ -171,7 +180,7 @@ t = time.perf_counter()
 model = train_to_directory(model, ds, out, options=TrainingOptions(progress=False))
 secs = time.perf_counter() - t
 hist = (getattr(model, "history_", None) or [])
-print(json.dumps({"load_seconds": round(load_s, 2), "train_brands": len(keep), "train_pairs": pairs,
+print(json.dumps({"load_seconds": round(load_s, 2), "train_brands": len(keep), "train_pairs": pairs, "train_pairs_full": pairs_full,
                   "validation_candidates": int(valid["influencer_id"].nunique()), "validation_candidates_full": int(grid_full),
                   "validation_positive_influencers": int(len(pos)),
                   "epochs": epochs, "best_epoch": getattr(model, "best_epoch_", None),
@@ -255,7 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {"influencers": args.influencers, "posts_per_account": args.posts,
                    "brands_per_category": args.brands_per_category or 30, "audience_size": args.audience_size, "audience_posts": args.audience_posts,
                    "topics": args.topics, "fit_accounts": args.fit_accounts, "train_brands": args.train_brands,
-                   "epochs": args.epochs, "valid_candidates": args.valid_candidates, "embed_engine": args.embed_engine,
+                   "epochs": args.epochs, "valid_candidates": args.valid_candidates, "train_pairs": args.train_pairs, "embed_engine": args.embed_engine,
                    "queries": args.queries, "index_kind": kind, "engine": args.engine, "out": str(out)},
         "stages": [],
     }
@@ -303,7 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 r"^\s+(\S+)\s+(\d+) x (\d+)\s+present", Path(r["log"]).read_text(), re.M)}
     if ok and "train" in stages:
         r = record(run_stage("train", py + ["-c", TRAIN_CHILD, str(data), str(model_dir), str(args.train_brands),
-                                            str(args.epochs), str(args.seed), str(args.valid_candidates)], logs, env))
+                                            str(args.epochs), str(args.seed), str(args.valid_candidates), str(args.train_pairs)], logs, env))
         ok = r["exit_code"] == 0
         if ok and r["figures"]:
             f = r["figures"]
@@ -357,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
                         "writes account blocks, so the other blocks are read by the engine's workers only")
     p.add_argument("--train-brands", type=int, default=60, help="training brands sampled for the train stage (0: all)")
     p.add_argument("--epochs", type=int, default=5, help="maximum training epochs")
+    p.add_argument("--train-pairs", type=int, default=20_000,
+                   help="training cooperations kept of the sampled brands (seeded sample; 0: all; about "
+                        "3,100 per brand at a million influencers)")
     p.add_argument("--valid-candidates", type=int, default=20_000,
                    help="validation grid candidates kept for model selection: every positive plus a seeded "
                         "sample of the rest (0: all; the full grid at a million is 46 brands x ~143,000)")

@@ -67,7 +67,7 @@ def test_whole_run_on_a_tiny_world(tmp_path):
     results = tmp_path / "scale.json"
     rc = scale.main(["--influencers", "200", "--brands-per-category", "4", "--posts", "5", "--audience-size", "3",
                      "--audience-posts", "2", "--topics", "5", "--epochs", "1", "--train-brands", "10",
-                     "--queries", "3", "--valid-candidates", "30", "--index-kind", "projected",
+                     "--queries", "3", "--valid-candidates", "30", "--train-pairs", "40", "--index-kind", "projected",
                      "--out", str(tmp_path / "run"), "--results", str(results)])
     r = json.loads(results.read_text())
     assert rc == 0 and r["completed"], [s["output_tail"] for s in r["stages"] if s["exit_code"]]
@@ -77,6 +77,7 @@ def test_whole_run_on_a_tiny_world(tmp_path):
     train = r["stages"][2]["figures"]  # the validation grid sampled: every positive, the rest up to 30
     full, pos = train["validation_candidates_full"], train["validation_positive_influencers"]
     assert train["validation_candidates"] == (full if full <= 30 else max(30, pos))
+    assert train["train_pairs_full"] > 40 and train["train_pairs"] == 40  # the sampled brands' pairs, capped
     embed = r["stages"][3]  # the million-influencer index path: projected vectors, no vectors file
     assert embed["reduced_dim"] == min(256, r["embedding_dim"]) and not (tmp_path / "run" / "vectors.parquet").exists()
     q = r["stages"][4]["figures"]
