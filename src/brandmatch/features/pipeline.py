@@ -54,6 +54,7 @@ from brandmatch.data.store import BLOCK_TABLES, FEATURES_DIR, Dataset, dataset_b
 from brandmatch.errors import FeatureError
 from brandmatch.features import fitted, pooling
 from brandmatch.features.store import FeatureSet, FeatureView, write_view
+from brandmatch.gcpause import gc_paused
 
 OPTIONAL_STAGES = ("tfidf", "minilm", "w2v", "effnet")
 DEFAULT_WITH = ("tfidf", "w2v", "effnet")
@@ -488,7 +489,8 @@ def _topic_stage(run: _Run, which: str) -> StageReport:
     if frame.empty or frame["caption"].notna().sum() == 0:
         return StageReport(stage, "skipped", 0.0, [], "no captions")
     t0 = time.perf_counter()
-    docs = run.account_docs(which)
+    with gc_paused():  # the documents' token lists: no cycles (brandmatch/gcpause.py)
+        docs = run.account_docs(which)
     clean_s = time.perf_counter() - t0
     n_captions = int(len(run.groups(which)))
     if sum(1 for d in docs if d) < 2:

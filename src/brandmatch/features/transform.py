@@ -57,6 +57,7 @@ from brandmatch.data.schema import Tables
 from brandmatch.errors import FeatureError
 from brandmatch.features import fitted, pooling
 from brandmatch.features.store import FeatureSet, FeatureView
+from brandmatch.gcpause import gc_paused
 
 #: Stage order of `featurize` (the order views are produced in).
 STAGE_ORDER = ("activity", "content_topics", "audience_topics", "visual", "tfidf", "w2v", "minilm", "effnet",
@@ -143,10 +144,11 @@ class FittedFeaturizer:
         run = _Transform(self, tables, Path(images_root) if images_root is not None else None,
                          classifier_factory, use_images)
         out = FeatureSet()
-        for name in STAGE_ORDER:
-            if name in self.stages:
-                for view in getattr(run, f"stage_{name}")(self.stages[name]):
-                    out.add(view)
+        with gc_paused():  # millions of short-lived token lists, no cycles (brandmatch/gcpause.py)
+            for name in STAGE_ORDER:
+                if name in self.stages:
+                    for view in getattr(run, f"stage_{name}")(self.stages[name]):
+                        out.add(view)
         return out
 
 
