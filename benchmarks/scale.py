@@ -16,7 +16,7 @@ Stages, each a fresh child process (so its memory is its own):
    stages: the default recipe reads the five standard views);
 3. ``train``     -- the default recipe (``morning``, recipe ``plus``) on a sample of the training
    brands (``--train-brands``) and of their cooperations (``--train-pairs``), selecting on the validation grid with its candidates sampled
-   (``--valid-candidates``: every positive plus a seeded sample of the rest), saved to OUT/model;
+   (``--valid-candidates``: a seeded uniform sample of the candidates), saved to OUT/model;
 4. ``embed``     -- ``brandmatch embed --index-dir``: every influencer's vector and the influencer
    index (``--index-kind auto``: ``projected`` from 200,000 influencers, where the full vectors do
    not fit in memory: projected to 256 dimensions, candidates re-ranked exactly; IVF from 10,000;
@@ -27,7 +27,8 @@ Stages, each a fresh child process (so its memory is its own):
 Per stage: wall time, peak memory (the child's own peak RSS from ``wait4``'s rusage, and the
 peak sum of RSS over its whole process tree, Ray's workers included, sampled every 0.25 s from
 /proc) and throughput. The steps after ``featurize`` load only the tables they read
-(``SERVING_TABLES``: no audiences, audience posts or detections). Results go to
+(no audiences, audience posts or detections; train: no posts and only the validation grid; embed: the
+accounts table). Results go to
 ``--results`` (strict JSON, written atomically) with the machine's CPUs and memory.
 """
 
@@ -140,14 +141,14 @@ def run_stage(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | N
 TRAIN_CHILD = r"""
 import json, sys, time
 import numpy as np
-from brandmatch.data.store import SERVING_TABLES, load_dataset
+from brandmatch.data.store import TRAINING_GRIDS, TRAINING_TABLES, load_dataset
 from brandmatch.models.base import create
 from brandmatch.training.trainer import TrainingOptions
 from brandmatch.training.workflow import train_to_directory
 data, out, k, epochs, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 cap, pair_cap = int(sys.argv[6]), int(sys.argv[7])
 t = time.perf_counter()
-ds = load_dataset(data, tables=SERVING_TABLES)
+ds = load_dataset(data, tables=TRAINING_TABLES, grids=TRAINING_GRIDS)
 load_s = time.perf_counter() - t
 sp = ds.tables.splits
 train = sorted(sp.loc[sp["split"] == "train", "brand_id"].astype(str))
@@ -162,17 +163,15 @@ if pair_cap > 0 and pairs_full > pair_cap:
     drop = np.flatnonzero(mine)[rng.choice(pairs_full, size=pairs_full - pair_cap, replace=False)]
     co = co.drop(index=co.index[drop]).reset_index(drop=True)
     ds.tables.cooperations = co
-# the validation grid's candidates: every positive plus a seeded sample of the others, at most `cap`
-# (model selection on a sampled grid; training never reads the test grid, which is dropped here)
+# the validation grid's candidates: a seeded uniform sample of at most `cap` of them (model selection on
+# a sampled grid; the grid's candidates are the validation brands' partners, so every candidate is some
+# brand's positive and each brand keeps about cap / candidates of its own); the test grid is not loaded
 g = ds.tables.grids
 valid = g[g["grid"] == "validation"]
 cands = valid["influencer_id"].unique()
 grid_full = len(cands)
-pos = valid.loc[valid["label"] == 1, "influencer_id"].unique()
 if cap > 0 and len(cands) > cap:
-    others = np.setdiff1d(cands, pos)
-    extra = rng.choice(others, size=max(0, cap - len(pos)), replace=False)
-    valid = valid[valid["influencer_id"].isin(np.concatenate([pos, extra]))]
+    valid = valid[valid["influencer_id"].isin(rng.choice(cands, size=cap, replace=False))]
 ds.tables.grids = valid.reset_index(drop=True)
 pairs = len(ds.cooperations("train"))
 model = create("morning", epochs=epochs, seed=seed)
@@ -182,7 +181,7 @@ secs = time.perf_counter() - t
 hist = (getattr(model, "history_", None) or [])
 print(json.dumps({"load_seconds": round(load_s, 2), "train_brands": len(keep), "train_pairs": pairs, "train_pairs_full": pairs_full,
                   "validation_candidates": int(valid["influencer_id"].nunique()), "validation_candidates_full": int(grid_full),
-                  "validation_positive_influencers": int(len(pos)),
+                  "validation_positives": int((valid["label"] == 1).sum()),
                   "epochs": epochs, "best_epoch": getattr(model, "best_epoch_", None),
                   "fit_seconds": round(secs, 2), "recipe": getattr(model, "recipe", None)}))
 """
@@ -370,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="training cooperations kept of the sampled brands (seeded sample; 0: all; about "
                         "3,100 per brand at a million influencers)")
     p.add_argument("--valid-candidates", type=int, default=20_000,
-                   help="validation grid candidates kept for model selection: every positive plus a seeded "
-                        "sample of the rest (0: all; the full grid at a million is 46 brands x ~143,000)")
+                   help="validation grid candidates kept for model selection, a seeded uniform sample (0: all; "
+                        "the full grid at a million is 46 brands x ~143,000)")
     p.add_argument("--queries", type=int, default=50, help="recommendation queries timed")
     p.add_argument("--index-kind", default="auto", choices=("auto", "exact", "ivf", "hnsw", "projected"),
                    help="influencer index (auto: projected from 200,000 influencers, ivf from 10,000, else exact)")

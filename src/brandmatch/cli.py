@@ -522,7 +522,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from brandmatch.data.store import SERVING_TABLES, load_dataset
+    from brandmatch.data.store import TRAINING_GRIDS, TRAINING_TABLES, load_dataset
     from brandmatch.models.base import create
     from brandmatch.training.trainer import TrainingOptions
     from brandmatch.training.workflow import train_to_directory
@@ -538,7 +538,8 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         params["recipe"] = args.recipe
     model = create(args.model, **params)  # parameters validated before any data is read
-    ds = load_dataset(args.data, tables=SERVING_TABLES)  # models read features, not posts or audiences
+    # models read features, not posts or audiences; training selects on the validation grid only
+    ds = load_dataset(args.data, tables=TRAINING_TABLES, grids=TRAINING_GRIDS)
     options = TrainingOptions(resume=args.resume, progress=not args.no_progress, threads=args.threads,
                               checkpoint_every=args.checkpoint_every, compile_optimizer=None)
     model = train_to_directory(model, ds, args.out, options=options)
@@ -841,7 +842,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 def _run_embed(args: argparse.Namespace) -> int:
     import time as _time
 
-    from brandmatch.data.store import SERVING_TABLES, load_dataset
+    from brandmatch.data.store import load_dataset
     from brandmatch.features.engine import resolve_engine
     from brandmatch.models.base import load_model
     from brandmatch.serving.batch import (SHARD_INFLUENCERS, account_vectors, embed_influencers,
@@ -863,7 +864,7 @@ def _run_embed(args: argparse.Namespace) -> int:
         raise BrandmatchError("--out: --index-kind projected keeps no full vectors (that is its point); omit --out")
     if not projected and args.out is None:
         raise BrandmatchError("--out is required (the Parquet file of every influencer's vector)")
-    ds = load_dataset(args.data, tables=SERVING_TABLES)  # embedding reads features, not posts
+    ds = load_dataset(args.data, tables=("accounts",))  # embedding reads the features and who is an influencer
     model = load_model(args.model_dir, ds.features)
     acc = ds.accounts
     ids = acc.loc[acc["role"] == "influencer", "account_id"].astype(str).tolist()

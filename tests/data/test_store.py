@@ -381,3 +381,28 @@ def test_non_finite_values_are_found_in_any_block(monkeypatch):
     values[7, 1] = np.inf
     with pytest.raises(FeatureError, match=r"row 8, column 2: non-finite value inf in view 'v' \(account 'a7'"):
         FeatureView("v", np.array([f"a{i}" for i in range(10)]), values, np.ones(10, bool))
+
+
+def test_training_tables_read_only_the_validation_grid(tmp_path):
+    from brandmatch.data.store import TRAINING_GRIDS, TRAINING_TABLES
+
+    t = full_tables()
+    t.splits = pd.DataFrame({"brand_id": ["b1", "b2"], "split": ["train", "validation"]})
+    t.grids = pd.DataFrame({"grid": ["validation", "validation"], "brand_id": ["b2", "b2"],
+                            "influencer_id": ["m3", "m1"], "label": [1, 0]})
+    t.splits = pd.concat([t.splits, pd.DataFrame({"brand_id": ["b3"], "split": ["test"]})], ignore_index=True)
+    t.accounts = pd.concat([t.accounts, t.accounts[t.accounts["account_id"] == "b2"].assign(
+        account_id="b3", handle="b3")], ignore_index=True)
+    t.grids = pd.concat([t.grids, pd.DataFrame({"grid": ["test"] * 3, "brand_id": ["b3"] * 3,
+                                                "influencer_id": ["m1", "m2", "m3"], "label": [0, 1, 0]})],
+                        ignore_index=True)
+    path = write_dataset(Dataset("grids", t), tmp_path / "ds").path
+    ds = load_dataset(path, tables=TRAINING_TABLES, grids=TRAINING_GRIDS)
+    assert ds.grid_names() == ["validation"] and len(ds.tables.grids) == 2
+    assert ds.tables.posts.empty and len(ds.tables.accounts) == len(t.accounts)
+    assert ds.grid("validation").labels.sum() == 1
+    assert sorted(load_dataset(path).grid_names()) == ["test", "validation"]  # all of them by default
+    f = path / "grids.parquet"  # the whole file is still verified
+    f.write_bytes(f.read_bytes()[:-10])
+    with pytest.raises(DatasetError, match=r"grids\.parquet: checksum does not match"):
+        load_dataset(path, tables=TRAINING_TABLES, grids=TRAINING_GRIDS)

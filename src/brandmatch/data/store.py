@@ -199,10 +199,11 @@ def write_table(path: Path, name: str, frame: pd.DataFrame) -> None:
     pq.write_table(_arrow_table(name, frame), path, compression="zstd", write_statistics=False)
 
 
-def read_table(path: Path, name: str) -> pd.DataFrame:
-    """Read one Parquet table into pandas with the schema's dtypes (not yet validated)."""
+def read_table(path: Path, name: str, filters: list | None = None) -> pd.DataFrame:
+    """Read one Parquet table into pandas with the schema's dtypes (not yet validated); ``filters``:
+    pyarrow row filters (only the matching rows are converted)."""
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, filters=filters)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
     return _frame(table, name)
@@ -279,20 +280,25 @@ def _check_feature_ids(features: FeatureSet, tables: Tables) -> None:
             )
 
 
-#: The tables that training, batch embedding and serving read (no audiences, audience posts or
-#: detections; the influencers' own posts for engagement rates and caption evidence).
-SERVING_TABLES = ("accounts", "cooperations", "splits", "grids", "posts")
-#: What the Recommender reads: no evaluation grids either (23.7 M rows at a million influencers).
+#: What the Recommender reads: no audiences, audience posts or detections, no evaluation grids
+#: (23.7 M rows at a million influencers); the influencers' own posts for engagement rates and
+#: caption evidence.
 RECOMMEND_TABLES = ("accounts", "cooperations", "splits", "posts")
+#: What training reads (with ``grids=TRAINING_GRIDS``): no posts, and of the grids the validation
+#: grid only (model selection; the test grid is for evaluation, 17 M rows at a million).
+TRAINING_TABLES = ("accounts", "cooperations", "splits", "grids")
+TRAINING_GRIDS = ("validation",)
 
 
 def load_dataset(path: str | os.PathLike, *, verify: bool = True,
-                 tables: Collection[str] | None = None) -> Dataset:
+                 tables: Collection[str] | None = None, grids: Collection[str] | None = None) -> Dataset:
     """Read and validate a dataset directory; checksums are verified unless ``verify=False``.
 
     ``tables``: read only these tables (the others stay empty, unread and unverified), for the
     steps that never look at posts: at a million influencers the audience posts and detections
-    alone are hundreds of millions of rows (``SERVING_TABLES``: what training and serving read).
+    alone are hundreds of millions of rows (``RECOMMEND_TABLES``: what serving reads;
+    ``TRAINING_TABLES``: what training reads). ``grids``: of the grids table, only the rows of these
+    grids (the file's checksum is still verified whole).
     """
     path = Path(path)
     mpath = path / MANIFEST
@@ -318,6 +324,12 @@ def load_dataset(path: str | os.PathLike, *, verify: bool = True,
             continue
         entry = manifest.get("tables", {}).get(name)
         fpath = _checked_file(path, mpath, name, entry, verify)
+        if name == "grids" and grids is not None:
+            frame = read_table(fpath, name, filters=[("grid", "in", sorted(grids))])
+            if len(frame) > entry["rows"]:
+                raise DatasetError(f"{fpath}: {len(frame)} rows of grids {sorted(grids)}, manifest says {entry['rows']} in all")
+            frames[name], sources[name] = frame, str(fpath)
+            continue
         frame = read_table(fpath, name)
         if len(frame) != entry["rows"]:
             raise DatasetError(f"{fpath}: {len(frame)} rows, manifest says {entry['rows']}")
