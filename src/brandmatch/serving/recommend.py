@@ -651,6 +651,9 @@ class Recommender:
             sub = x[rows]  # (len(rows), sum d_p) float32: one gather
             parts = {p: sub[:, spans[p][0]:spans[p][1]].astype(np.float64) @ brand_parts[p][0].astype(np.float64)
                      for p in brand_parts}
+        elif brand_parts is not None and _split_embed(model):  # the brand side is known: influencers only
+            em = model.embed_parts(ids, "influencer")
+            parts = {p: em[p].astype(np.float64) @ brand_parts[p][0].astype(np.float64) for p in brand_parts}
         else:
             parts = self._parts(model, [brand_id], ids)  # part -> (len(ids),)
         total = np.sum(list(parts.values()), axis=0)
