@@ -14,8 +14,9 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 #: When this process started using brandmatch: temporary folders older than this are left-overs
 #: of an interrupted run (a folder this process creates is younger).
@@ -79,6 +80,21 @@ def strict_json(obj: Any, **kwargs: Any) -> str:
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, sort_keys: bool = False) -> None:
     """Strict JSON (indented; non-finite floats as null) written atomically."""
     write_text_atomic(path, strict_json(obj, indent=2, sort_keys=sort_keys) + "\n")
+
+
+@contextmanager
+def staged_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """``with staged_dir(out) as tmp: ...`` -- fill ``tmp`` (a fresh sibling of ``out``); it replaces
+    ``out`` when the block ends normally (:func:`replace_dir`) and is removed when it raises."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:

@@ -34,15 +34,13 @@ the SHA-256 of both files, verified on load).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from brandmatch.atomic import read_json, replace_dir, sha256_file, strict_json
+from brandmatch.atomic import read_json, sha256_file, staged_dir, strict_json
 from brandmatch.errors import ServingError
 
 INDEX_FORMAT_VERSION = 1
@@ -353,10 +351,7 @@ class InnerProductIndex:
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``index.faiss``, ``ids.npy`` and ``manifest.json`` atomically into ``directory``."""
         faiss = _faiss()
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        try:
+        with staged_dir(directory) as tmp:
             blob = faiss.serialize_index(self.index)
             (tmp / INDEX_FILE).write_bytes(np.asarray(blob, dtype=np.uint8).tobytes())
             with open(tmp / IDS_FILE, "wb") as f:
@@ -368,10 +363,6 @@ class InnerProductIndex:
                 "sha256": {INDEX_FILE: sha256_file(tmp / INDEX_FILE), IDS_FILE: sha256_file(tmp / IDS_FILE)},
             }
             (tmp / MANIFEST_FILE).write_text(strict_json(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            replace_dir(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "InnerProductIndex":

@@ -25,15 +25,13 @@ checksums). ``vectors_of`` is not saved: whoever loads the index binds the model
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from brandmatch.atomic import read_json, replace_dir, sha256_file, strict_json
+from brandmatch.atomic import read_json, sha256_file, staged_dir, strict_json
 from brandmatch.errors import ServingError
 from brandmatch.serving.index import IDS_FILE, MANIFEST_FILE, InnerProductIndex, IVFParams
 
@@ -245,10 +243,7 @@ class ProjectedIndex:
     # ------------------------------------------------------------ disk
     def save(self, directory: str | os.PathLike) -> None:
         """Write the projection, norms, ids, candidate index and manifest atomically."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        try:
+        with staged_dir(directory) as tmp:
             for name, arr in ((PROJECTION_FILE, self.projection), (NORMS_FILE, self.norms), (IDS_FILE, self.ids)):
                 with open(tmp / name, "wb") as f:
                     np.save(f, arr, allow_pickle=False)
@@ -258,10 +253,6 @@ class ProjectedIndex:
                         "dim": self.dim, "reduced_dim": int(self.projection.shape[1]),
                         "params": vars(self.params), "sha256": {f: sha256_file(tmp / f) for f in files}}
             (tmp / MANIFEST_FILE).write_text(strict_json(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            replace_dir(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "ProjectedIndex":
