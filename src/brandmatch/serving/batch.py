@@ -31,6 +31,7 @@ import numpy as np
 
 from brandmatch.errors import ServingError
 from brandmatch.features.engine import map_shards, ray_session, resolve_engine
+from brandmatch.serving.projected_index import project_rows
 
 #: the tolerance within which the ray engine's vectors and scores equal the local engine's
 RTOL, ATOL = 1e-5, 1e-6
@@ -108,9 +109,7 @@ def _project(model, ids: list[str], proj: np.ndarray) -> tuple[np.ndarray, np.nd
         x = account_vectors(model, ids, "influencer")
     except NotImplementedError as exc:
         raise ServingError(f"model {model.name!r} cannot be embedded: {exc}") from None
-    if x.shape[1] != proj.shape[0]:
-        raise ServingError(f"projection of width {proj.shape[0]} for vectors of width {x.shape[1]}")
-    return x.astype(np.float32, copy=False) @ proj, np.sqrt(np.einsum("nd,nd->n", x, x, dtype=np.float64))
+    return project_rows(x, proj)
 
 
 def _embed(model, ids: list[str], role: str) -> np.ndarray:

@@ -104,6 +104,16 @@ def _faiss():
     return faiss
 
 
+def checked_file(directory: Path, name: str, manifest: dict) -> Path:
+    """``directory / name``, present and matching the SHA-256 the index manifest records (ServingError)."""
+    path = directory / name
+    if not path.exists():
+        raise ServingError(f"{path}: missing index file")
+    if sha256_file(path) != manifest.get("sha256", {}).get(name):
+        raise ServingError(f"{path}: checksum does not match the manifest (file changed or truncated)")
+    return path
+
+
 class InnerProductIndex:
     """Top-k by inner product over n item vectors.
 
@@ -375,11 +385,7 @@ class InnerProductIndex:
             raise ServingError(f"{mpath}: format_version {manifest.get('format_version')!r}, "
                                f"expected {INDEX_FORMAT_VERSION}")
         for name in (INDEX_FILE, IDS_FILE):
-            path = directory / name
-            if not path.exists():
-                raise ServingError(f"{path}: missing index file")
-            if sha256_file(path) != manifest.get("sha256", {}).get(name):
-                raise ServingError(f"{path}: checksum does not match the manifest (file changed or truncated)")
+            checked_file(directory, name, manifest)
         try:
             ids = np.load(directory / IDS_FILE, allow_pickle=False)
             index = faiss.deserialize_index(np.frombuffer((directory / INDEX_FILE).read_bytes(), dtype=np.uint8))

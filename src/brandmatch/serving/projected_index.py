@@ -18,8 +18,9 @@ when its projected score is not among the ``rerank`` best: recall against an exa
 measured, not assumed (tests/serving/test_projected_index.py, benchmarks/bench_index.py).
 
 On disk: ``projection.npy`` (d, r), ``norms.npy``, ``manifest.json`` (kind ``projected``, shapes,
-parameters, SHA-256 of each file) and the candidate index in ``candidates/`` (its own manifest and
-checksums). ``vectors_of`` is not saved: whoever loads the index binds the model (:meth:`bind`).
+parameters, SHA-256 of both files) and the candidate index in ``candidates/`` (the projected
+vectors and the ids, with its own manifest and checksums). ``vectors_of`` is not saved: whoever
+loads the index binds the model (:meth:`bind`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 from brandmatch.atomic import read_json, sha256_file, staged_dir, strict_json
 from brandmatch.errors import ServingError
-from brandmatch.serving.index import IDS_FILE, MANIFEST_FILE, InnerProductIndex, IVFParams
+from brandmatch.serving.index import MANIFEST_FILE, InnerProductIndex, IVFParams, checked_file
 
 PROJECTED_FORMAT_VERSION = 1
 KIND = "projected"
@@ -244,11 +245,11 @@ class ProjectedIndex:
     def save(self, directory: str | os.PathLike) -> None:
         """Write the projection, norms, ids, candidate index and manifest atomically."""
         with staged_dir(directory) as tmp:
-            for name, arr in ((PROJECTION_FILE, self.projection), (NORMS_FILE, self.norms), (IDS_FILE, self.ids)):
+            for name, arr in ((PROJECTION_FILE, self.projection), (NORMS_FILE, self.norms)):
                 with open(tmp / name, "wb") as f:
                     np.save(f, arr, allow_pickle=False)
             self.candidates.save(tmp / CANDIDATES_DIR)
-            files = (PROJECTION_FILE, NORMS_FILE, IDS_FILE)
+            files = (PROJECTION_FILE, NORMS_FILE)  # the ids are the candidate index's own
             manifest = {"format_version": PROJECTED_FORMAT_VERSION, "kind": KIND, "rows": len(self),
                         "dim": self.dim, "reduced_dim": int(self.projection.shape[1]),
                         "params": vars(self.params), "sha256": {f: sha256_file(tmp / f) for f in files}}
@@ -264,12 +265,8 @@ class ProjectedIndex:
             raise ServingError(f"{mpath}: not a projected index of format {PROJECTED_FORMAT_VERSION} "
                                f"(kind {manifest.get('kind')!r}, format {manifest.get('format_version')!r})")
         arrays = {}
-        for name in (PROJECTION_FILE, NORMS_FILE, IDS_FILE):
-            path = directory / name
-            if not path.exists():
-                raise ServingError(f"{path}: missing index file")
-            if sha256_file(path) != manifest.get("sha256", {}).get(name):
-                raise ServingError(f"{path}: checksum does not match the manifest (file changed or truncated)")
+        for name in (PROJECTION_FILE, NORMS_FILE):
+            path = checked_file(directory, name, manifest)
             try:
                 arrays[name] = np.load(path, allow_pickle=False)
             except (ValueError, OSError) as exc:
@@ -279,9 +276,7 @@ class ProjectedIndex:
         except TypeError as exc:
             raise ServingError(f"{mpath}: bad projected index parameters ({exc})") from None
         cands = InnerProductIndex.load(directory / CANDIDATES_DIR)
-        if cands.ids.tolist() != arrays[IDS_FILE].tolist():
-            raise ServingError(f"{directory}: the candidate index holds other ids than {IDS_FILE}")
-        return cls(arrays[IDS_FILE], arrays[PROJECTION_FILE], cands.vectors, arrays[NORMS_FILE], params,
+        return cls(cands.ids, arrays[PROJECTION_FILE], cands.vectors, arrays[NORMS_FILE], params,
                    candidates=cands)
 
 
@@ -306,8 +301,14 @@ def _full(vectors_of: VectorsOf, rows: np.ndarray) -> np.ndarray:
     return x
 
 
+def project_rows(x: np.ndarray, projection: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Full vectors x (m, d) -> (their projections (m, r) float32, their norms (m,) float64)."""
+    if x.shape[1] != projection.shape[0]:
+        raise ServingError(f"projection of width {projection.shape[0]} for vectors of width {x.shape[1]}")
+    return x.astype(np.float32, copy=False) @ projection, np.sqrt(np.einsum("nd,nd->n", x, x, dtype=np.float64))
+
+
 def _project_blocks(vectors_of: VectorsOf, n: int, proj: np.ndarray):
     for s in range(0, n, CHUNK_ROWS):
         rows = np.arange(s, min(s + CHUNK_ROWS, n))
-        x = _full(vectors_of, rows)
-        yield rows, (x.astype(np.float32, copy=False) @ proj), np.sqrt(np.einsum("nd,nd->n", x, x, dtype=np.float64))
+        yield (rows, *project_rows(_full(vectors_of, rows), proj))
