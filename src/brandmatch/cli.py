@@ -121,10 +121,17 @@ def _print_model_summary(m: dict) -> None:
         auc = "n/a" if r.get("auc") is None else f"{r['auc']:.3f} +- {r['se']:.3f}"
         print(f"  view {v:<4} COSINE AUC {auc:<16} {'kept' if r['kept'] else 'left out'}"
               + (f" ({r['why']})" if r.get("why") and r["kept"] else ""))
+    if "cosine" in sel:
+        print("  guard: not below the training-free COSINE's "
+              + ", ".join(f"{g} {v:.4f}" for g, v in sel["cosine"].items())
+              + ("" if sel.get("guard_passed", True) else " (no candidate passed: the metric alone decided)"))
     for c in sel.get("candidates", []):
         what = ", ".join(f"{k}={v}" for k, v in c["params"].items())
         res = c.get("skipped") or (f"unavailable: {c['unavailable']}" if "unavailable" in c
                                    else f"{sel['metric']} {c['valid']:.4f} ({c['seconds']:.0f} s)")
+        if "guard" in c:
+            res += "; " + ", ".join(f"{g} {v:.4f}" for g, v in c["guard"].items())
+            res += f" (below COSINE: {', '.join(c['below_cosine'])})" if c.get("below_cosine") else ""
         print(f"  candidate {what:<60} {res}")
     chosen = ", ".join(f"{k}={v}" for k, v in sel["chosen"]["params"].items())
     print(f"  chosen: {chosen} ({sel['metric']} {sel['chosen']['valid']:.4f})")

@@ -11,7 +11,7 @@ from brandmatch.evaluation.metrics import grid_metrics
 from brandmatch.features.store import FeatureSet, FeatureView
 from brandmatch.models import create
 from brandmatch.models.base import AccountInfo, load_model
-from brandmatch.training.selection import SelectionSpace, screen_views, select_params
+from brandmatch.training.selection import SelectionSpace, same_category_mask, screen_views, select_params
 from brandmatch.training.trainer import TrainingOptions
 
 #: the plus recipe, small and quick (no hard negatives on a toy world of two categories)
@@ -79,7 +79,7 @@ def test_selection_record_and_choice():
     assert rec["chosen"]["valid"] == max(values)
     chosen = rec["candidates"][values.index(max(values))]["params"]
     assert model.config["views"] == chosen["views"] and model.config["select"] is True
-    assert model.config["terms"] == chosen.get("terms", ["cosine", "category", "profile"])
+    assert model.config["terms"] == chosen.get("terms", ["cosine", "category", "profile", "hubness"])
 
 
 def test_a_candidate_the_data_cannot_feed_is_recorded_as_unavailable():
@@ -133,6 +133,10 @@ def test_info_shows_what_the_recipe_chose(tmp_path, capsys):
     assert "view au   COSINE AUC" in out and "left out" in out
     chosen = ", ".join(f"{k}={v}" for k, v in model.selection_["chosen"]["params"].items())
     assert f"chosen: {chosen}" in out
+    cosine_cauc = model.selection_["cosine"]["cAUC"]
+    assert f"guard: not below the training-free COSINE's cAUC {cosine_cauc:.4f}" in out
+    first = model.selection_["candidates"][0]
+    assert f"MAP {first['valid']:.4f} ({first['seconds']:.0f} s); cAUC {first['guard']['cAUC']:.4f}" in out
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text("{not json")
     assert main(["info", str(tmp_path / "bad")]) == 2
@@ -153,6 +157,8 @@ def test_no_validation_grid_trains_as_configured():
     ({"candidates": []}, "candidates must be a non-empty list"),
     ({"budget_seconds": 0}, "budget_seconds = 0 is not allowed"),
     ({"screen": "yes"}, "screen = 'yes' is not allowed"),
+    ({"not_below_cosine": ["F1"]}, "not_below_cosine = \\['F1'\\] is not allowed"),
+    ({"not_below_cosine": "cAUC"}, "not_below_cosine = 'cAUC' is not allowed"),
 ])
 def test_space_errors(table, message):
     with pytest.raises(ModelError, match=message):
@@ -184,3 +190,42 @@ def test_the_adopted_winner_is_what_fitting_its_parameters_gives(tmp_path):
     np.testing.assert_allclose(refit.score(b, m), fresh.score(b, m), rtol=0, atol=1e-6)
     assert refit.selection_["chosen"] == adopted.selection_["chosen"]
     assert adopted.best_epoch_ == fresh.best_epoch_
+
+
+def test_same_category_mask_counts_training_and_validation_partners():
+    """cAUC's rule on the validation grid: a candidate is in a brand's category when a training or a
+    validation partner of it is."""
+    valid = CandidateGrid("validation", np.array(["v0", "v1", "v2"]), np.array(["m0", "m1", "m2"]),
+                          np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.int8))
+    info = AccountInfo({"v0": "food", "v1": "auto", "v2": "food"}, {"m2": frozenset({"auto"})}, ())
+    mask = same_category_mask(valid, info)
+    assert mask.tolist() == [[True, False, False], [False, True, True], [True, False, False]]
+
+
+@pytest.mark.parametrize("cosine_cauc, chosen, passed", [(0.7, ["cosine"], True), (0.9, ["cosine", "category"], False)])
+def test_guard_keeps_a_candidate_below_cosine_on_cauc_from_winning(monkeypatch, cosine_cauc, chosen, passed):
+    """The category candidate has the better MAP but a validation cAUC below COSINE's: the other wins;
+    when no candidate passes, the metric alone decides."""
+    import brandmatch.training.selection as selection
+
+    def fake(model, valid, metrics, same_category=None):
+        assert same_category is not None and same_category.shape == valid.labels.shape
+        if model.name == "cosine":
+            values = {"MAP": 0.3, "cAUC": cosine_cauc}
+        elif "category" in model.config["terms"]:
+            values = {"MAP": 0.5, "cAUC": 0.6}
+        else:
+            values = {"MAP": 0.4, "cAUC": 0.8}
+        return {m: values[m] for m in metrics}
+
+    monkeypatch.setattr(selection, "_validation_metrics", fake)
+    feats, co, info, valid, _ = world()
+    space = SelectionSpace.parse({"screen": False, "not_below_cosine": ["cAUC"],
+                                  "candidates": [{"terms": ["cosine", "category"]}, {"terms": ["cosine"]}]}, "t", "MAP")
+    model = create("morning", **QUICK)
+    rec = select_params(model, space, co, feats, valid, info, TrainingOptions(progress=False)).record
+    assert rec["cosine"] == {"cAUC": cosine_cauc} and rec["guard_passed"] is passed
+    first, second = rec["candidates"]
+    assert first["guard"] == {"cAUC": 0.6} and first["below_cosine"] == ["cAUC"]
+    assert ("below_cosine" in second) is (not passed)
+    assert model.config["terms"] == chosen

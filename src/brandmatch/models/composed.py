@@ -8,7 +8,8 @@ The composed ranker owns what every composition shares:
 - scoring for inference (``embed``, ``score``, ``part_scores``) and for training
   (``batch_scores``, the path the losses see) through the same term sides, so
   ``score(b, m) == embed(b, "brand") @ embed(m, "influencer").T`` and the training scores are the
-  entries of that matrix;
+  entries of that matrix, less the parts of ``post_hoc`` terms (fixed corrections the losses never
+  see);
 - saving the layout and the weights.
 
 Learning itself (sampler, losses, trainer, validation selection) is not here: ``fit`` of a model
@@ -34,7 +35,7 @@ from brandmatch.models.terms.base import VIEW_INPUTS, VIEW_ORDER, Accounts, FitC
     lookup_accounts, ordered_layout
 
 #: parts in embedding order: MORNING's views, then the terms' own parts
-PART_ORDER = (*VIEW_ORDER, "cat", "prof")
+PART_ORDER = (*VIEW_ORDER, "cat", "prof", "hub")
 CHUNK = 4096
 
 
@@ -166,12 +167,18 @@ class ComposedRanker(Ranker):
         """Every feature view the model reads (what its provenance records)."""
         return list(dict.fromkeys(n for t in self.terms for n in t.required_inputs))
 
+    def training_parts(self) -> list[str]:
+        """The parts the training path scores (every part but those of ``post_hoc`` terms)."""
+        have = {p for t in self.terms if not t.post_hoc for p in t.parts}
+        return [p for p in self.parts if p in have]
+
     def sides(self, brands: Accounts, influencers: Accounts) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Brand-side and influencer-side vectors per part, concatenated over terms: part -> (n, d_p)."""
+        """Training-path brand-side and influencer-side vectors per part, concatenated over the terms
+        that are not ``post_hoc``: part -> (n, d_p)."""
         eb: dict[str, list[torch.Tensor]] = {}
         em: dict[str, list[torch.Tensor]] = {}
         nb = len(brands)
-        for term in self.terms:
+        for term in (t for t in self.terms if not t.post_hoc):
             if term.symmetric:
                 both = term.brand_side(Accounts.concat(brands, influencers))
                 b, m = {p: v[:nb] for p, v in both.items()}, {p: v[nb:] for p, v in both.items()}
@@ -180,7 +187,7 @@ class ComposedRanker(Ranker):
             for p in term.parts:
                 eb.setdefault(p, []).append(b[p])
                 em.setdefault(p, []).append(m[p])
-        order = self.parts
+        order = self.training_parts()
         return ({p: torch.cat(eb[p], dim=-1) for p in order}, {p: torch.cat(em[p], dim=-1) for p in order})
 
     # ------------------------------------------------------------ training path

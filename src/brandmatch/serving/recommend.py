@@ -62,6 +62,7 @@ PART_LABELS: dict[str, str] = {
     "att": "attributes (cooperation preferences)",
     "cat": "category affinity",
     "prof": "partner profile",
+    "hub": "hubness correction (close to many known brands)",
     "total": "total score (the model does not split it)",
 }
 TOPIC_VIEWS = ("content_text", "audience_text")

@@ -15,7 +15,12 @@ adapted to each dataset before it trains (``fit_ranker`` calls :func:`select_par
    duplicates skipped; each is fitted with the training workflow (its own early stopping on the
    validation grid) and scored on the validation grid with ``metric``. Ties go to the earlier one.
    A candidate the data cannot feed (no usable feature view) is recorded as unavailable.
-3. **Budget**: a candidate starts only while the CPU time this process spent on the selection is
+3. **Guard** (``not_below_cosine``, a list of metrics): a candidate whose validation value of one
+   of them falls below the training-free COSINE's (every view, the benchmark's reference) on the
+   same validation grid is not chosen while another candidate passes (marked ``below_cosine`` in
+   the record). E.g. ``["cAUC"]``: a term that buys between-category AUC at the cost of ranking
+   within the brand's own category (a brand's real choice) must not win on MAP alone.
+4. **Budget**: a candidate starts only while the CPU time this process spent on the selection is
    under ``budget_seconds`` (the first always runs); the rest are recorded as skipped. CPU time,
    not wall time: on a busy machine waiting does not count, so the same command chooses the same
    model whatever else runs (wall seconds are recorded beside it).
@@ -30,8 +35,8 @@ The test grid is never read.
 
 Space keys (``[select]`` of a recipe): ``metric`` (validation metric, default the model's
 ``select_metric``), ``screen`` (bool, default true), ``screen_z`` (default 1.96),
-``candidates`` (list of tables, default ``[{}]``: the recipe as written), ``budget_seconds``
-(default 240).
+``candidates`` (list of tables, default ``[{}]``: the recipe as written), ``not_below_cosine``
+(list of metrics, default none), ``budget_seconds`` (default 240).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from brandmatch.training.trainer import TrainingOptions
 
 METRICS = ("AUC", "cAUC", "R@10", "R@50", "MRR", "MAP", "MedR", "NDCG@10")
 LOWER_IS_BETTER = ("MedR",)
-SPACE_KEYS = ("metric", "screen", "screen_z", "candidates", "budget_seconds")
+SPACE_KEYS = ("metric", "screen", "screen_z", "candidates", "not_below_cosine", "budget_seconds")
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class SelectionSpace:
     screen_z: float = 1.96
     candidates: tuple[dict[str, Any], ...] = field(default_factory=lambda: ({},))
     budget_seconds: float = 240.0
+    not_below_cosine: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, table: dict[str, Any], owner: str, default_metric: str | None) -> "SelectionSpace":
@@ -87,7 +93,11 @@ class SelectionSpace:
         budget = table.get("budget_seconds", 240.0)
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
             raise ModelError(f"{owner}: [select] budget_seconds = {budget!r} is not allowed (allowed: a number > 0)")
-        return cls(metric, screen, float(z), tuple(dict(c) for c in cands), float(budget))
+        guard = table.get("not_below_cosine", [])
+        if not isinstance(guard, list) or not all(isinstance(g, str) and g in METRICS for g in guard):
+            raise ModelError(f"{owner}: [select] not_below_cosine = {guard!r} is not allowed (allowed: a list of "
+                             f"{', '.join(METRICS)})")
+        return cls(metric, screen, float(z), tuple(dict(c) for c in cands), float(budget), tuple(guard))
 
 
 def _better(a: float, b: float, metric: str) -> bool:
@@ -132,13 +142,29 @@ def screen_views(views: list[str], train: CooperationSet, features: FeatureSet, 
     return out
 
 
-def _validation_metric(model: Ranker, valid: CandidateGrid, metric: str) -> float:
-    from brandmatch.evaluation.metrics import grid_metrics
+def _validation_metrics(model: Ranker, valid: CandidateGrid, metrics: tuple[str, ...],
+                        same_category: np.ndarray | None = None) -> dict[str, float]:
+    """``metrics`` of ``model`` on the validation grid (cAUC needs ``same_category``, the
+    (n_brands, n_candidates) mask of :func:`same_category_mask`); nan where undefined."""
+    from brandmatch.evaluation.metrics import grid_metrics  # a leaf module (numpy only)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        value = grid_metrics(model.score(list(valid.brand_ids), list(valid.influencer_ids)), valid.labels).get(metric)
-    return float("nan") if value is None else float(value)
+        values = grid_metrics(model.score(list(valid.brand_ids), list(valid.influencer_ids)), valid.labels,
+                              same_category)
+    return {m: float("nan") if values.get(m) is None else float(values[m]) for m in metrics}
+
+
+def same_category_mask(valid: CandidateGrid, info: AccountInfo) -> np.ndarray:
+    """(n_brands, n_candidates) bool: the brand's category is among the candidate's (those of its
+    training partners and of the validation brands it cooperated with), as the evaluation's cAUC."""
+    brand_cats = np.array([str(info.brand_category.get(b)) for b in valid.brand_ids], dtype=object)
+    mask = np.zeros(valid.labels.shape, dtype=bool)
+    for j, m in enumerate(valid.influencer_ids):
+        cats = set(info.influencer_categories.get(m, frozenset()))
+        cats.update(c for c in brand_cats[np.flatnonzero(valid.labels[:, j])].tolist() if c != "None")
+        mask[:, j] = [c in cats for c in brand_cats]
+    return mask
 
 
 @dataclass
@@ -168,6 +194,12 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     quiet = copy.copy(options) if options is not None else TrainingOptions()
     quiet.progress, quiet.checkpoint_dir, quiet.resume = False, None, False
 
+    wanted = tuple(dict.fromkeys((space.metric, *space.not_below_cosine)))
+    categories = same_category_mask(valid, info) if "cAUC" in wanted else None
+    reference: dict[str, float] = {}
+    if space.not_below_cosine:
+        cosine = create("cosine").fit(train, features, valid, info)
+        reference = _validation_metrics(cosine, valid, space.not_below_cosine, categories)
     tried: list[dict[str, Any]] = []
     seen: list[dict[str, Any]] = []
     for vs in (kept, views, single):  # every candidate on the screened views first, the others later
@@ -189,7 +221,13 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
                 entry["unavailable"] = str(exc)
                 tried.append(entry)
                 continue
-            entry["valid"] = _validation_metric(candidate, valid, space.metric)
+            values = _validation_metrics(candidate, valid, wanted, categories)
+            entry["valid"] = values[space.metric]
+            if space.not_below_cosine:
+                entry["guard"] = {g: values[g] for g in space.not_below_cosine}
+                below = [g for g in space.not_below_cosine if not values[g] >= reference[g]]
+                if below:
+                    entry["below_cosine"] = below
             entry["seconds"] = round(time.perf_counter() - t, 2)
             entry["cpu_seconds"] = round(time.process_time() - cpu, 2)
             entry["_config"] = candidate.get_params()
@@ -198,6 +236,8 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     scored = [e for e in tried if "valid" in e and math.isfinite(e["valid"])]
     if not scored:
         raise ModelError(f"{model.name}: no selection candidate could be scored on the validation grid")
+    guarded = [e for e in scored if "below_cosine" not in e]
+    scored = guarded or scored  # no candidate passes the guard: the metric alone decides
     best = scored[0]
     for e in scored[1:]:
         if _better(e["valid"], best["valid"], space.metric):
@@ -210,6 +250,7 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
         e.pop("_model", None)
     return Selection({
         "metric": space.metric, "views": screened, "candidates": tried,
+        **({"cosine": reference, "guard_passed": bool(guarded)} if space.not_below_cosine else {}),
         "chosen": {"params": best["params"], "valid": best["valid"]},
         "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2),
     }, winner)

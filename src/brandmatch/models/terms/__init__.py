@@ -4,6 +4,7 @@ from brandmatch.models.terms.base import VIEW_INPUTS, VIEW_ORDER, Accounts, FitC
 from brandmatch.models.terms.bilinear import BilinearTerm
 from brandmatch.models.terms.category import CategoryTerm
 from brandmatch.models.terms.cosine import CosineTerm
+from brandmatch.models.terms.hubness import HubnessTerm
 from brandmatch.models.terms.kinds import KindsTerm
 from brandmatch.models.terms.profile import ProfileTerm
 from brandmatch.models.terms.tower import TowerTerm
@@ -16,4 +17,5 @@ TERMS: dict[str, type[ScoreTerm]] = {
     ProfileTerm.kind: ProfileTerm,
     BilinearTerm.kind: BilinearTerm,
     KindsTerm.kind: KindsTerm,
+    HubnessTerm.kind: HubnessTerm,
 }

@@ -14,6 +14,8 @@ Life cycle (what :class:`~brandmatch.models.composed.ComposedRanker` calls):
    TRAINING data only (statistics, buffers), then ``build()`` the parameters;
 3. ``layout()`` / ``load_layout(d)`` + ``build()`` rebuild a saved term before its weights load;
 4. ``brand_side(acc)`` / ``influencer_side(acc)`` -> {part: (n, d_p)}; ``aux_loss`` optional.
+
+A ``post_hoc`` term's part is in ``embed`` and ``score`` but not in the training path's scores.
 """
 
 from __future__ import annotations
@@ -109,6 +111,10 @@ class ScoreTerm(nn.Module):
     PARAMS: ClassVar[tuple[Param, ...]] = ()
     #: brand side == influencer side (the composed ranker then encodes both roles in one pass)
     symmetric: ClassVar[bool] = False
+    #: fixed after ``prepare`` and left out of the training path: its part adds to the fitted
+    #: model's scores, never to the scores the losses see (e.g. a correction the other terms would
+    #: otherwise learn to undo)
+    post_hoc: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         super().__init__()

@@ -3,8 +3,8 @@
 // #/influencer/ID[?brand=B] (account page), #/compare[/A/B], #/new (new brand), #/shortlist.
 "use strict";
 
-const VIEW_ORDER = ["c", "au", "att", "cat", "prof", "total"];
-const VIEW_SHORT = { c: "content", au: "audience", att: "attributes", cat: "category", prof: "partner profile", total: "total" };
+const VIEW_ORDER = ["c", "au", "att", "cat", "prof", "hub", "total"];
+const VIEW_SHORT = { c: "content", au: "audience", att: "attributes", cat: "category", prof: "partner profile", hub: "hubness", total: "total" };
 const PANELS = [
   ["content_visual", "Visual concepts of its posts"],
   ["content_text", "Topics of its posts"],
@@ -59,7 +59,7 @@ const fmtInt = (v) => (v === null || v === undefined ? "unknown" : Number(v).toL
 const fmtPct = (v) => (v === null || v === undefined ? "unknown" : (100 * v).toFixed(2) + "%");
 const fmtNum = (v, d = 3) => (v === null || v === undefined ? "n/a" : Number(v).toFixed(d));
 const partLabel = (p) => (state.meta && state.meta.part_labels && state.meta.part_labels[p]) || VIEW_SHORT[p] || p;
-const partClass = (p) => "v-" + (VIEW_SHORT[p] && p !== "total" && p !== "prof" ? p : "other");
+const partClass = (p) => "v-" + (VIEW_SHORT[p] && p !== "total" && p !== "prof" && p !== "hub" ? p : "other");
 const accLink = (id, handle, brand) =>
   h("a", { href: "#/influencer/" + encodeURIComponent(id) + (brand ? "?brand=" + encodeURIComponent(brand) : ""),
            class: "acc-link", "data-id": id }, handle ? "@" + handle : id);
