@@ -131,7 +131,7 @@ def test_info_shows_what_the_recipe_chose(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "model morning (recipe plus)" in out and "selection on the validation grid (MAP" in out
     assert "view au   COSINE AUC" in out and "left out" in out
-    chosen = ", ".join(f"{k}={v}" for k, v in model.selection_["chosen"]["params"].items())
+    chosen = ", ".join(f"{k}={v}" for k, v in sorted(model.selection_["chosen"]["params"].items()))  # saved JSON sorts keys
     assert f"chosen: {chosen}" in out
     cosine_cauc = model.selection_["cosine"]["cAUC"]
     assert f"guard: not below the training-free COSINE's cAUC {cosine_cauc:.4f}" in out
@@ -208,17 +208,22 @@ def test_guard_keeps_a_candidate_below_cosine_on_cauc_from_winning(monkeypatch, 
     when no candidate passes, the metric alone decides."""
     import brandmatch.training.selection as selection
 
-    def fake(model, valid, metrics, same_category=None):
+    def fake_scores(model, valid):  # a constant grid names the candidate
+        code = 1.0 if "category" in model.config["terms"] else 2.0
+        return np.full(valid.labels.shape, code), np.zeros(valid.labels.shape)
+
+    def fake_values(scores, valid, metrics, same_category=None):
         assert same_category is not None and same_category.shape == valid.labels.shape
-        if model.name == "cosine":
-            values = {"MAP": 0.3, "cAUC": cosine_cauc}
-        elif "category" in model.config["terms"]:
+        if np.all(scores == 1.0):
             values = {"MAP": 0.5, "cAUC": 0.6}
-        else:
+        elif np.all(scores == 2.0):
             values = {"MAP": 0.4, "cAUC": 0.8}
+        else:  # COSINE's own scores
+            values = {"MAP": 0.3, "cAUC": cosine_cauc}
         return {m: values[m] for m in metrics}
 
-    monkeypatch.setattr(selection, "_validation_metrics", fake)
+    monkeypatch.setattr(selection, "_scores", fake_scores)
+    monkeypatch.setattr(selection, "_grid_values", fake_values)
     feats, co, info, valid, _ = world()
     space = SelectionSpace.parse({"screen": False, "not_below_cosine": ["cAUC"],
                                   "candidates": [{"terms": ["cosine", "category"]}, {"terms": ["cosine"]}]}, "t", "MAP")
@@ -229,3 +234,58 @@ def test_guard_keeps_a_candidate_below_cosine_on_cauc_from_winning(monkeypatch, 
     assert first["guard"] == {"cAUC": 0.6} and first["below_cosine"] == ["cAUC"]
     assert ("below_cosine" in second) is (not passed)
     assert model.config["terms"] == chosen
+
+
+def test_post_hoc_values_are_rescored_not_refitted():
+    """Each hubness strength is one more candidate of the same fit; strength 0 scores exactly as the
+    same candidate without the term (training and its epoch selection never see the term)."""
+    feats, co, info, valid, test = world()
+    space = SelectionSpace.parse({"screen": False, "post_hoc": {"hubness.alpha": [0.0, 1.0]},
+                                  "candidates": [{"terms": ["cosine", "hubness"]}, {"terms": ["cosine"]}]}, "t", "MAP")
+    model = create("morning", **QUICK)
+    found = select_params(model, space, co, feats, valid, info, TrainingOptions(progress=False))
+    cands = found.record["candidates"]
+    views = ["c", "au", "att"]
+    assert [c["params"] for c in cands] == [
+        {"terms": ["cosine", "hubness"], "views": views, "hubness.alpha": 0.0},
+        {"terms": ["cosine", "hubness"], "views": views, "hubness.alpha": 1.0},
+        {"terms": ["cosine"], "views": views}]
+    assert [c.get("rescored", False) for c in cands] == [False, True, False]
+    assert cands[0]["valid"] == cands[2]["valid"] and cands[0]["valid"] != cands[1]["valid"]
+    best = max(range(3), key=lambda i: (cands[i]["valid"], -i))
+    assert found.record["chosen"]["params"] == cands[best]["params"]
+    if "hubness" in model.config["terms"]:
+        assert found.winner.network_["hubness"].params["alpha"] == model.config["hubness.alpha"]
+
+
+def test_set_post_hoc_takes_only_post_hoc_parameters():
+    feats, co, info, valid, _ = world()
+    model = create("morning", **{**QUICK, "select": False})
+    model.fit(co, feats, valid, info, TrainingOptions(progress=False))
+    b, m = list(valid.brand_ids), list(valid.influencer_ids)
+    before = model.score(b, m)
+    model.set_post_hoc(**{"hubness.alpha": 1.0})
+    hub = model.part_scores(b, m)["hub"]
+    np.testing.assert_allclose(model.score(b, m), before + hub / 2, atol=1e-5)  # 0.5 -> 1.0 doubles the part
+    with pytest.raises(ModelError, match="'cosine.weights' is not a post-hoc term's"):
+        model.set_post_hoc(**{"cosine.weights": "fixed"})
+    with pytest.raises(ModelError, match="'hubness.alpha' = -1.0 is not allowed"):
+        model.set_post_hoc(**{"hubness.alpha": -1.0})
+
+
+def test_the_guard_adds_the_candidates_post_hoc_parts_to_cosine():
+    """A candidate with a hubness correction is held to COSINE with the same correction added."""
+    from brandmatch.training.selection import _grid_values
+
+    feats, co, info, valid, _ = world()
+    space = SelectionSpace.parse({"screen": False, "not_below_cosine": ["cAUC"],
+                                  "candidates": [{"terms": ["cosine", "hubness"], "hubness.alpha": 1.0}]}, "t", "MAP")
+    model = create("morning", **QUICK)
+    found = select_params(model, space, co, feats, valid, info, TrainingOptions(progress=False))
+    entry = found.record["candidates"][0]
+    b, m = list(valid.brand_ids), list(valid.influencer_ids)
+    cos = create("cosine").fit(co, feats, valid, info).score(b, m)
+    mask = same_category_mask(valid, info)
+    expect = _grid_values(cos + found.winner.part_scores(b, m)["hub"], valid, ("cAUC",), mask)
+    assert entry["cosine"] == expect and expect != found.record["cosine"]
+    assert entry["guard"] == _grid_values(found.winner.score(b, m), valid, ("cAUC",), mask)

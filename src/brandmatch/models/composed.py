@@ -232,8 +232,9 @@ class ComposedRanker(Ranker):
         self._train_brands = self._train_influencers = None
 
     # ------------------------------------------------------------ inference
-    def embed_parts(self, account_ids: Sequence[str], role: str) -> dict[str, np.ndarray]:
-        """Per-part vectors of ``account_ids`` in ``role``: part -> (n, d_p) float32."""
+    def embed_parts(self, account_ids: Sequence[str], role: str, post_hoc: bool = True) -> dict[str, np.ndarray]:
+        """Per-part vectors of ``account_ids`` in ``role``: part -> (n, d_p) float32 (without the parts
+        of ``post_hoc`` terms when ``post_hoc`` is False: the model as training sees it)."""
         if role not in ("brand", "influencer"):
             raise ModelError(f"{self.name}: role must be 'brand' or 'influencer', got {role!r}")
         feats = self._require_fitted()
@@ -242,12 +243,13 @@ class ComposedRanker(Ranker):
         net.eval()
         ids = list(account_ids)
         names = self.required_inputs()
-        out: dict[str, list[np.ndarray]] = {p: [] for p in self.parts}
+        terms = [t for t in self.terms if post_hoc or not t.post_hoc]
+        out: dict[str, list[np.ndarray]] = {p: [] for p in (self.parts if post_hoc else self.training_parts())}
         with torch.no_grad():
             for i in range(0, max(len(ids), 1), CHUNK):  # one (possibly empty) chunk at least: widths
                 acc = lookup_accounts(feats, ids[i:i + CHUNK], names)
                 pieces: dict[str, list[torch.Tensor]] = {p: [] for p in out}
-                for term in self.terms:
+                for term in terms:
                     side = term.brand_side(acc) if role == "brand" else term.influencer_side(acc)
                     for p in term.parts:
                         pieces[p].append(side[p])
@@ -256,13 +258,15 @@ class ComposedRanker(Ranker):
         net.train(was)
         return {p: np.concatenate(chunks, axis=0) for p, chunks in out.items()}
 
-    def embed(self, account_ids: Sequence[str], role: str = "influencer") -> np.ndarray:
+    def embed(self, account_ids: Sequence[str], role: str = "influencer", post_hoc: bool = True) -> np.ndarray:
         """Concatenated parts: (n, d) float64 with score(b, m) = embed(b, "brand") . embed(m, "influencer")."""
-        parts = self.embed_parts(account_ids, role)
-        return np.concatenate([parts[p] for p in self.parts], axis=1).astype(np.float64)
+        parts = self.embed_parts(account_ids, role, post_hoc)
+        return np.concatenate(list(parts.values()), axis=1).astype(np.float64)
 
-    def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> np.ndarray:
-        return self.embed(brand_ids, "brand") @ self.embed(influencer_ids, "influencer").T
+    def score(self, brand_ids: Sequence[str], influencer_ids: Sequence[str], post_hoc: bool = True) -> np.ndarray:
+        """(n_brands, n_influencers) scores; ``post_hoc=False``: without the post-hoc terms' parts (what
+        the training workflow selects epochs on)."""
+        return self.embed(brand_ids, "brand", post_hoc) @ self.embed(influencer_ids, "influencer", post_hoc).T
 
     def part_scores(self, brand_ids: Sequence[str], influencer_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Each part's share of the score (MORNING's f, g, h and the other terms' parts): part ->

@@ -153,6 +153,25 @@ class MorningRanker(RecipeParams, ComposedRanker):
         self.config = self.resolve_params(self.overridden(self.config, params, owner), owner)
         return self
 
+    def set_post_hoc(self, **params: Any) -> "MorningRanker":
+        """Change parameters of ``post_hoc`` terms (``term.key``) of a fitted model: the training path
+        and its epoch selection never see those terms, so the fit stays what a fit with the new values
+        gives. Validated as in ``__init__``. Returns self."""
+        owner = self.name + (f" (recipe {self.recipe!r})" if self.recipe else "")
+        for key in params:
+            kind = key.split(".", 1)[0]
+            if "." not in key or kind not in TERMS or not TERMS[kind].post_hoc:
+                post = [k for k, t in TERMS.items() if t.post_hoc]
+                raise ModelError(f"{owner}: parameter {key!r} is not a post-hoc term's (allowed: the parameters of "
+                                 f"{', '.join(post)})")
+        self.config = self.resolve_params(self.overridden(self.config, params, owner), owner)
+        if self.network_ is not None:
+            for key in params:
+                kind, name = key.split(".", 1)
+                if kind in self.network_:
+                    self.network_[kind].params[name] = self.config[key]
+        return self
+
     def selection_space(self) -> dict[str, Any] | None:
         """The recipe's ``[select]`` table when ``select`` is on (None: train as configured)."""
         if not self.config["select"]:

@@ -17,10 +17,15 @@ adapted to each dataset before it trains (``fit_ranker`` calls :func:`select_par
    A candidate the data cannot feed (no usable feature view) is recorded as unavailable.
 3. **Guard** (``not_below_cosine``, a list of metrics): a candidate whose validation value of one
    of them falls below the training-free COSINE's (every view, the benchmark's reference) on the
-   same validation grid is not chosen while another candidate passes (marked ``below_cosine`` in
-   the record). E.g. ``["cAUC"]``: a term that buys between-category AUC at the cost of ranking
+   same validation grid, COSINE with the candidate's own post-hoc parts added (the same correction
+   on both sides: the guard judges what the learned terms do), is not chosen while another
+   candidate passes (marked ``below_cosine`` in the record). E.g. ``["cAUC"]``: a term that buys between-category AUC at the cost of ranking
    within the brand's own category (a brand's real choice) must not win on MAP alone.
-4. **Budget**: a candidate starts only while the CPU time this process spent on the selection is
+4. **Post-hoc terms** (``post_hoc``, parameter -> values, e.g. ``{"hubness.alpha" = [0.0, 0.5]}``):
+   a fitted candidate that has such a term (one that training never sees, ``ScoreTerm.post_hoc``)
+   is scored once per combination of the values, without refitting; each is a candidate of its
+   own in the record (``rescored``). A refit with the chosen values gives the same model.
+5. **Budget**: a candidate starts only while the CPU time this process spent on the selection is
    under ``budget_seconds`` (the first always runs); the rest are recorded as skipped. CPU time,
    not wall time: on a busy machine waiting does not count, so the same command chooses the same
    model whatever else runs (wall seconds are recorded beside it).
@@ -35,13 +40,15 @@ The test grid is never read.
 
 Space keys (``[select]`` of a recipe): ``metric`` (validation metric, default the model's
 ``select_metric``), ``screen`` (bool, default true), ``screen_z`` (default 1.96),
-``candidates`` (list of tables, default ``[{}]``: the recipe as written), ``not_below_cosine``
-(list of metrics, default none), ``budget_seconds`` (default 240).
+``candidates`` (list of tables, default ``[{}]``: the recipe as written), ``post_hoc`` (table of
+parameter -> list of values, default none), ``not_below_cosine`` (list of metrics, default none),
+``budget_seconds`` (default 240).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 import warnings
@@ -54,12 +61,13 @@ from brandmatch.data.schema import CandidateGrid, CooperationSet
 from brandmatch.errors import ModelError, ModelUnavailable
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, create
+from brandmatch.models.composed import ComposedRanker
 from brandmatch.models.terms.base import VIEW_INPUTS
 from brandmatch.training.trainer import TrainingOptions
 
 METRICS = ("AUC", "cAUC", "R@10", "R@50", "MRR", "MAP", "MedR", "NDCG@10")
 LOWER_IS_BETTER = ("MedR",)
-SPACE_KEYS = ("metric", "screen", "screen_z", "candidates", "not_below_cosine", "budget_seconds")
+SPACE_KEYS = ("metric", "screen", "screen_z", "candidates", "post_hoc", "not_below_cosine", "budget_seconds")
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class SelectionSpace:
     candidates: tuple[dict[str, Any], ...] = field(default_factory=lambda: ({},))
     budget_seconds: float = 240.0
     not_below_cosine: tuple[str, ...] = ()
+    post_hoc: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @classmethod
     def parse(cls, table: dict[str, Any], owner: str, default_metric: str | None) -> "SelectionSpace":
@@ -97,7 +106,11 @@ class SelectionSpace:
         if not isinstance(guard, list) or not all(isinstance(g, str) and g in METRICS for g in guard):
             raise ModelError(f"{owner}: [select] not_below_cosine = {guard!r} is not allowed (allowed: a list of "
                              f"{', '.join(METRICS)})")
-        return cls(metric, screen, float(z), tuple(dict(c) for c in cands), float(budget), tuple(guard))
+        post = table.get("post_hoc", {})
+        if not isinstance(post, dict) or not all(isinstance(v, list) and v for v in post.values()):
+            raise ModelError(f"{owner}: [select] post_hoc must be a table of parameter -> non-empty list of values")
+        return cls(metric, screen, float(z), tuple(dict(c) for c in cands), float(budget), tuple(guard),
+                   tuple((k, tuple(v)) for k, v in post.items()))
 
 
 def _better(a: float, b: float, metric: str) -> bool:
@@ -142,17 +155,37 @@ def screen_views(views: list[str], train: CooperationSet, features: FeatureSet, 
     return out
 
 
-def _validation_metrics(model: Ranker, valid: CandidateGrid, metrics: tuple[str, ...],
-                        same_category: np.ndarray | None = None) -> dict[str, float]:
-    """``metrics`` of ``model`` on the validation grid (cAUC needs ``same_category``, the
-    (n_brands, n_candidates) mask of :func:`same_category_mask`); nan where undefined."""
+def _post_hoc_variants(model: Ranker, post_hoc: tuple[tuple[str, tuple[Any, ...]], ...]) -> list[dict[str, Any]]:
+    """The post-hoc parameter values to score a fitted candidate with: ``[{}]`` (as fitted) when it
+    has none of those terms, else every combination of the values of the terms it has."""
+    terms = set(model.get_params().get("terms") or [])
+    mine = [(k, values) for k, values in post_hoc if k.split(".", 1)[0] in terms]
+    if not mine:
+        return [{}]
+    return [dict(zip([k for k, _ in mine], combo)) for combo in itertools.product(*(v for _, v in mine))]
+
+
+def _grid_values(scores: np.ndarray, valid: CandidateGrid, metrics: tuple[str, ...],
+                 same_category: np.ndarray | None = None) -> dict[str, float]:
+    """``metrics`` of a validation score grid (cAUC needs ``same_category``, the (n_brands,
+    n_candidates) mask of :func:`same_category_mask`); nan where undefined."""
     from brandmatch.evaluation.metrics import grid_metrics  # a leaf module (numpy only)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        values = grid_metrics(model.score(list(valid.brand_ids), list(valid.influencer_ids)), valid.labels,
-                              same_category)
+        values = grid_metrics(scores, valid.labels, same_category)
     return {m: float("nan") if values.get(m) is None else float(values[m]) for m in metrics}
+
+
+def _scores(model: Ranker, valid: CandidateGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The model's validation scores and the share of them its post-hoc terms add (zeros if none)."""
+    brands, candidates = list(valid.brand_ids), list(valid.influencer_ids)
+    if isinstance(model, ComposedRanker) and any(t.post_hoc for t in model.terms):
+        parts = model.part_scores(brands, candidates)
+        trained = set(model.training_parts())
+        return sum(parts.values()), sum(v for p, v in parts.items() if p not in trained)
+    scores = model.score(brands, candidates)
+    return scores, np.zeros_like(scores)
 
 
 def same_category_mask(valid: CandidateGrid, info: AccountInfo) -> np.ndarray:
@@ -199,7 +232,8 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     reference: dict[str, float] = {}
     if space.not_below_cosine:
         cosine = create("cosine").fit(train, features, valid, info)
-        reference = _validation_metrics(cosine, valid, space.not_below_cosine, categories)
+        cosine_scores = cosine.score(list(valid.brand_ids), list(valid.influencer_ids))
+        reference = _grid_values(cosine_scores, valid, space.not_below_cosine, categories)
     tried: list[dict[str, Any]] = []
     seen: list[dict[str, Any]] = []
     for vs in (kept, views, single):  # every candidate on the screened views first, the others later
@@ -221,18 +255,30 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
                 entry["unavailable"] = str(exc)
                 tried.append(entry)
                 continue
-            values = _validation_metrics(candidate, valid, wanted, categories)
-            entry["valid"] = values[space.metric]
-            if space.not_below_cosine:
-                entry["guard"] = {g: values[g] for g in space.not_below_cosine}
-                below = [g for g in space.not_below_cosine if not values[g] >= reference[g]]
-                if below:
-                    entry["below_cosine"] = below
-            entry["seconds"] = round(time.perf_counter() - t, 2)
-            entry["cpu_seconds"] = round(time.process_time() - cpu, 2)
-            entry["_config"] = candidate.get_params()
-            entry["_model"] = candidate
-            tried.append(entry)
+            for i, variant in enumerate(_post_hoc_variants(candidate, space.post_hoc)):
+                if i:  # the same fit, re-scored with other values of its post-hoc terms
+                    entry = {"params": {**params, **variant}, "rescored": True}
+                    t, cpu = time.perf_counter(), time.process_time()
+                elif variant:
+                    entry["params"] = {**params, **variant}
+                if variant:
+                    candidate.set_post_hoc(**variant)
+                scores, post = _scores(candidate, valid)
+                values = _grid_values(scores, valid, wanted, categories)
+                entry["valid"] = values[space.metric]
+                if space.not_below_cosine:  # against COSINE with the same post-hoc correction
+                    floor = _grid_values(cosine_scores + post, valid, space.not_below_cosine, categories) \
+                        if np.any(post) else reference
+                    entry["guard"] = {g: values[g] for g in space.not_below_cosine}
+                    entry["cosine"] = floor
+                    below = [g for g in space.not_below_cosine if not values[g] >= floor[g]]
+                    if below:
+                        entry["below_cosine"] = below
+                entry["seconds"] = round(time.perf_counter() - t, 2)
+                entry["cpu_seconds"] = round(time.process_time() - cpu, 2)
+                entry["_config"] = candidate.get_params()
+                entry["_model"], entry["_variant"] = candidate, variant
+                tried.append(entry)
     scored = [e for e in tried if "valid" in e and math.isfinite(e["valid"])]
     if not scored:
         raise ModelError(f"{model.name}: no selection candidate could be scored on the validation grid")
@@ -245,9 +291,11 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     chosen = {k: v for k, v in best["_config"].items() if k != "recipe"}
     model.set_params(**{**chosen, "select": True})
     winner = best["_model"]
+    if best["_variant"]:
+        winner.set_post_hoc(**best["_variant"])
     for e in tried:
-        e.pop("_config", None)
-        e.pop("_model", None)
+        for key in ("_config", "_model", "_variant"):
+            e.pop(key, None)
     return Selection({
         "metric": space.metric, "views": screened, "candidates": tried,
         **({"cosine": reference, "guard_passed": bool(guarded)} if space.not_below_cosine else {}),

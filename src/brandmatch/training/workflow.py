@@ -33,6 +33,7 @@ from brandmatch.data.store import Dataset
 from brandmatch.errors import DatasetError, ModelError
 from brandmatch.features.store import FeatureSet
 from brandmatch.models.base import AccountInfo, Ranker, create
+from brandmatch.models.composed import ComposedRanker
 from brandmatch.provenance import code_version, dataset_checksum, feature_checksums
 from brandmatch.training.losses import LOSSES
 from brandmatch.training.samplers import Batch, make_sampler
@@ -143,8 +144,10 @@ def fit_ranker(model: Ranker, train: CooperationSet | None, features: FeatureSet
     if valid is not None and len(valid.brand_ids) and valid.labels.any():
         from brandmatch.evaluation.metrics import grid_metrics  # a leaf module (numpy only)
 
-        def validate() -> dict[str, float]:
-            scores = model.score(list(valid.brand_ids), list(valid.influencer_ids))
+        def validate() -> dict[str, float]:  # epochs are chosen without post-hoc terms (never trained)
+            brands, candidates = list(valid.brand_ids), list(valid.influencer_ids)
+            scores = model.score(brands, candidates, post_hoc=False) if isinstance(model, ComposedRanker) \
+                else model.score(brands, candidates)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return grid_metrics(scores, valid.labels)
