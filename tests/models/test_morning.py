@@ -26,7 +26,8 @@ def test_shipped_recipes_build_and_default_is_plus():
     code = create("morning", recipe="code").config
     assert code["global_loss"] == "pair_softmax" and code["tower.dropout_mode"] == "dropconnect"
     plus = create("morning", recipe="plus").config
-    assert plus["terms"] == ["cosine", "category", "profile"] and plus["cosine.sqrt"] == ["content_text"]
+    assert plus["terms"] == ["cosine", "category", "profile", "hubness"] and plus["cosine.sqrt"] == ["content_text"]
+    assert plus["hubness.sqrt"] == ["content_text"] and plus["hubness.k"] == 10 and plus["hubness.alpha"] == 0.5
 
 
 def test_override_wins_over_recipe_and_is_recorded():
@@ -102,7 +103,10 @@ def test_every_recipe_decomposes_and_training_scores_are_score_entries(recipe):
     with torch.no_grad():
         by_part, _ = model.batch_scores(rows, cands)
     got = sum(by_part.values()).numpy()
-    np.testing.assert_allclose(got, s[rows[:, None], cands], rtol=1e-5, atol=1e-5)
+    trained = s - sum(v for p, v in parts.items() if p not in model.training_parts())  # less post-hoc parts
+    np.testing.assert_allclose(trained, model.score(brands, infs, post_hoc=False), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, trained[rows[:, None], cands], rtol=1e-5, atol=1e-5)
+    assert set(by_part) == set(model.training_parts())
     for p, v in by_part.items():
         np.testing.assert_allclose(v.numpy(), parts[p][rows[:, None], cands], rtol=1e-5, atol=1e-5)
 
@@ -162,9 +166,9 @@ def test_selection_uses_validation_grid_only():
     seen = []
     original = MorningRanker.score
 
-    def spy(self, b, m):
+    def spy(self, b, m, post_hoc=True):
         seen.append((tuple(b), tuple(m)))
-        return original(self, b, m)
+        return original(self, b, m, post_hoc)
 
     MorningRanker.score = spy
     try:
