@@ -171,7 +171,8 @@ def test_projection_blocks_cover_every_row_once_and_match_the_full_vectors(world
     seen = np.zeros(len(ids), dtype=int)
     for rows, red, norms in project_influencers(model, ids, p, "local", shard_size=7):
         seen[rows] += 1
-        np.testing.assert_array_equal(red, x[rows].astype(np.float32) @ p)
+        # a shard's vectors are computed in a batch of its own size: equal up to float32 rounding
+        np.testing.assert_allclose(red, x[rows].astype(np.float32) @ p, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(norms, np.linalg.norm(x[rows].astype(np.float64), axis=1), rtol=1e-7)
     assert (seen == 1).all()
 

@@ -132,7 +132,7 @@ def test_ranking_equals_brute_force(world, rec, filters):
 def test_parts_sum_to_the_score(world, rec):
     _, model = world
     got = rec.recommend("b5", k=10, filters=ALL)
-    assert set(got[0].parts) == set(model.parts) == {"c", "au", "att", "cat", "prof"}
+    assert set(got[0].parts) == set(model.parts) == {"c", "au", "att", "cat", "prof", "hub"}
     for r in got:
         assert math.isclose(sum(r.parts.values()), r.score, rel_tol=1e-9, abs_tol=1e-12)
         shares = r.shares()
