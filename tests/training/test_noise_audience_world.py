@@ -26,7 +26,7 @@ with a fixed seed), of the micro-averaged AUC and of MAP, computed from the per-
   test grid itself, per metric, so the bar is optimistic for the single views (the maximum of nine
   or ten noisy estimates). A strict ``>=`` is not
   asserted: it holds on this seed but is noise-bound. Margin on seeds 0-7 of the same world (code
-  of 2026-12-02), as (default - best single) / paired SE: AUC +1.20 +0.83 -0.36 +1.27 -1.25 -0.04
+  of 2026-12-02, before the hubness term and the cAUC guard of the selection; not re-measured), as (default - best single) / paired SE: AUC +1.20 +0.83 -0.36 +1.27 -1.25 -0.04
   +2.40 +3.75, MAP +0.17 -0.44 +1.32 -0.10 -0.76 -0.26 +1.67 +1.02; the one-SE tolerance fails on
   seed 4 (AUC: the screening on the 12 validation brands left out the attributes view, the test
   grid's best single view). With 800 influencers instead of 1,000 (seed 1) the screening left out
