@@ -124,13 +124,15 @@ def _print_model_summary(m: dict) -> None:
     if "cosine" in sel:
         print("  guard: not below the training-free COSINE's "
               + ", ".join(f"{g} {v:.4f}" for g, v in sel["cosine"].items())
+              + " (with each candidate's post-hoc correction added)"
               + ("" if sel.get("guard_passed", True) else " (no candidate passed: the metric alone decided)"))
     for c in sel.get("candidates", []):
         what = ", ".join(f"{k}={v}" for k, v in c["params"].items())
         res = c.get("skipped") or (f"unavailable: {c['unavailable']}" if "unavailable" in c
                                    else f"{sel['metric']} {c['valid']:.4f} ({c['seconds']:.0f} s)")
-        if "guard" in c:
-            res += "; " + ", ".join(f"{g} {v:.4f}" for g, v in c["guard"].items())
+        if "guard" in c:  # the floor: COSINE plus the candidate's own post-hoc correction
+            floor = c.get("cosine", sel["cosine"])
+            res += "; " + ", ".join(f"{g} {v:.4f} vs COSINE {floor[g]:.4f}" for g, v in c["guard"].items())
             res += f" (below COSINE: {', '.join(c['below_cosine'])})" if c.get("below_cosine") else ""
         print(f"  candidate {what:<60} {res}")
     chosen = ", ".join(f"{k}={v}" for k, v in sel["chosen"]["params"].items())

@@ -136,7 +136,8 @@ def test_info_shows_what_the_recipe_chose(tmp_path, capsys):
     cosine_cauc = model.selection_["cosine"]["cAUC"]
     assert f"guard: not below the training-free COSINE's cAUC {cosine_cauc:.4f}" in out
     first = model.selection_["candidates"][0]
-    assert f"MAP {first['valid']:.4f} ({first['seconds']:.0f} s); cAUC {first['guard']['cAUC']:.4f}" in out
+    assert (f"MAP {first['valid']:.4f} ({first['seconds']:.0f} s); cAUC {first['guard']['cAUC']:.4f} "
+            f"vs COSINE {first['cosine']['cAUC']:.4f}") in out
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text("{not json")
     assert main(["info", str(tmp_path / "bad")]) == 2
