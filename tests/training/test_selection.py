@@ -11,7 +11,7 @@ from brandmatch.evaluation.metrics import grid_metrics
 from brandmatch.features.store import FeatureSet, FeatureView
 from brandmatch.models import create
 from brandmatch.models.base import AccountInfo, load_model
-from brandmatch.training.selection import SelectionSpace, same_category_mask, screen_views, select_params
+from brandmatch.training.selection import SelectionSpace, validation_category_mask, screen_views, select_params
 from brandmatch.training.trainer import TrainingOptions
 
 #: the plus recipe, small and quick (no hard negatives on a toy world of two categories)
@@ -193,13 +193,13 @@ def test_the_adopted_winner_is_what_fitting_its_parameters_gives(tmp_path):
     assert adopted.best_epoch_ == fresh.best_epoch_
 
 
-def test_same_category_mask_counts_training_and_validation_partners():
+def test_validation_category_mask_counts_training_and_validation_partners():
     """cAUC's rule on the validation grid: a candidate is in a brand's category when a training or a
     validation partner of it is."""
     valid = CandidateGrid("validation", np.array(["v0", "v1", "v2"]), np.array(["m0", "m1", "m2"]),
                           np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.int8))
     info = AccountInfo({"v0": "food", "v1": "auto", "v2": "food"}, {"m2": frozenset({"auto"})}, ())
-    mask = same_category_mask(valid, info)
+    mask = validation_category_mask(valid, info)
     assert mask.tolist() == [[True, False, False], [False, True, True], [True, False, False]]
 
 
@@ -286,7 +286,7 @@ def test_the_guard_adds_the_candidates_post_hoc_parts_to_cosine():
     entry = found.record["candidates"][0]
     b, m = list(valid.brand_ids), list(valid.influencer_ids)
     cos = create("cosine").fit(co, feats, valid, info).score(b, m)
-    mask = same_category_mask(valid, info)
+    mask = validation_category_mask(valid, info)
     expect = _grid_values(cos + found.winner.part_scores(b, m)["hub"], valid, ("cAUC",), mask)
     assert entry["cosine"] == expect and expect != found.record["cosine"]
     assert entry["guard"] == _grid_values(found.winner.score(b, m), valid, ("cAUC",), mask)

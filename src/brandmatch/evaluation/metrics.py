@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -371,6 +371,19 @@ def warn_skipped(n_skipped: int) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def same_category_mask(
+    brand_categories: Sequence[str], candidate_categories: Sequence[frozenset[str]]
+) -> np.ndarray:
+    """``(n_brands, n_candidates)`` bool: brand i's category is among candidate j's categories (the
+    cAUC mask of :func:`grid_metrics`)."""
+    unique: dict[str, int] = {}
+    codes = np.array([unique.setdefault(c, len(unique)) for c in brand_categories], dtype=np.int64)
+    per_cat = np.array(
+        [[cat in cands for cands in candidate_categories] for cat in unique], dtype=bool
+    ).reshape(len(unique), len(candidate_categories))
+    return per_cat[codes]
 
 
 def grid_metrics(

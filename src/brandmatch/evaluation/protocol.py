@@ -17,6 +17,7 @@ from brandmatch.evaluation.metrics import (
     EvaluationInputError,
     brand_quantities,
     metrics_from_quantities,
+    same_category_mask,
     warn_skipped,
 )
 
@@ -181,18 +182,6 @@ def degenerate_warnings(
     return out
 
 
-def _same_category_mask(
-    brand_categories: Sequence[str], candidate_categories: Sequence[frozenset[str]]
-) -> np.ndarray:
-    """``(n_brands, n_candidates)`` bool: brand i's category is among candidate j's categories."""
-    unique: dict[str, int] = {}
-    codes = np.array([unique.setdefault(c, len(unique)) for c in brand_categories], dtype=np.int64)
-    per_cat = np.array(
-        [[cat in cands for cands in candidate_categories] for cat in unique], dtype=bool
-    ).reshape(len(unique), len(candidate_categories))
-    return per_cat[codes]
-
-
 def evaluate_grid(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -245,7 +234,7 @@ def evaluate_grid(
                 f"candidate_categories has {len(cand_cats)} entries but the grid has "
                 f"{n_cand} candidate columns"
             )
-        same = _same_category_mask(cats, cand_cats)
+        same = same_category_mask(cats, cand_cats)
 
     q = brand_quantities(scores, labels, same)
     evaluable = q.evaluable

@@ -19,8 +19,9 @@ adapted to each dataset before it trains (``fit_ranker`` calls :func:`select_par
    of them falls below the training-free COSINE's (every view, the benchmark's reference) on the
    same validation grid, COSINE with the candidate's own post-hoc parts added (the same correction
    on both sides: the guard judges what the learned terms do), is not chosen while another
-   candidate passes (marked ``below_cosine`` in the record). E.g. ``["cAUC"]``: a term that buys between-category AUC at the cost of ranking
-   within the brand's own category (a brand's real choice) must not win on MAP alone.
+   candidate passes (marked ``below_cosine`` in the record). E.g. ``["cAUC"]``: a term that buys
+   between-category AUC at the cost of ranking within the brand's own category (a brand's real
+   choice) must not win on MAP alone.
 4. **Post-hoc terms** (``post_hoc``, parameter -> values, e.g. ``{"hubness.alpha" = [0.0, 0.5]}``):
    a fitted candidate that has such a term (one that training never sees, ``ScoreTerm.post_hoc``)
    is scored once per combination of the values, without refitting; each is a candidate of its
@@ -168,7 +169,7 @@ def _post_hoc_variants(model: Ranker, post_hoc: tuple[tuple[str, tuple[Any, ...]
 def _grid_values(scores: np.ndarray, valid: CandidateGrid, metrics: tuple[str, ...],
                  same_category: np.ndarray | None = None) -> dict[str, float]:
     """``metrics`` of a validation score grid (cAUC needs ``same_category``, the (n_brands,
-    n_candidates) mask of :func:`same_category_mask`); nan where undefined."""
+    n_candidates) mask of :func:`validation_category_mask`); nan where undefined."""
     from brandmatch.evaluation.metrics import grid_metrics  # a leaf module (numpy only)
 
     with warnings.catch_warnings():
@@ -188,16 +189,18 @@ def _scores(model: Ranker, valid: CandidateGrid) -> tuple[np.ndarray, np.ndarray
     return scores, np.zeros_like(scores)
 
 
-def same_category_mask(valid: CandidateGrid, info: AccountInfo) -> np.ndarray:
-    """(n_brands, n_candidates) bool: the brand's category is among the candidate's (those of its
-    training partners and of the validation brands it cooperated with), as the evaluation's cAUC."""
-    brand_cats = np.array([str(info.brand_category.get(b)) for b in valid.brand_ids], dtype=object)
-    mask = np.zeros(valid.labels.shape, dtype=bool)
-    for j, m in enumerate(valid.influencer_ids):
-        cats = set(info.influencer_categories.get(m, frozenset()))
-        cats.update(c for c in brand_cats[np.flatnonzero(valid.labels[:, j])].tolist() if c != "None")
-        mask[:, j] = [c in cats for c in brand_cats]
-    return mask
+def validation_category_mask(valid: CandidateGrid, info: AccountInfo) -> np.ndarray:
+    """The cAUC mask of the validation grid (n_brands, n_candidates): a candidate's categories are
+    those of its training partners and of the validation brands it cooperated with."""
+    from brandmatch.evaluation.metrics import same_category_mask  # a leaf module (numpy only)
+
+    brand_cats = [str(info.brand_category.get(b)) for b in valid.brand_ids]
+    partner_cats = [str(info.brand_category[b]) if info.brand_category.get(b) is not None else None
+                    for b in valid.brand_ids]
+    cands = [frozenset(info.influencer_categories.get(m, frozenset()))
+             | {partner_cats[i] for i in np.flatnonzero(valid.labels[:, j]) if partner_cats[i] is not None}
+             for j, m in enumerate(valid.influencer_ids)]
+    return same_category_mask(brand_cats, cands)
 
 
 @dataclass
@@ -228,7 +231,7 @@ def select_params(model: Ranker, space: SelectionSpace, train: CooperationSet, f
     quiet.progress, quiet.checkpoint_dir, quiet.resume = False, None, False
 
     wanted = tuple(dict.fromkeys((space.metric, *space.not_below_cosine)))
-    categories = same_category_mask(valid, info) if "cAUC" in wanted else None
+    categories = validation_category_mask(valid, info) if "cAUC" in wanted else None
     reference: dict[str, float] = {}
     if space.not_below_cosine:
         cosine = create("cosine").fit(train, features, valid, info)
