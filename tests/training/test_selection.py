@@ -160,6 +160,9 @@ def test_no_validation_grid_trains_as_configured():
     ({"screen": "yes"}, "screen = 'yes' is not allowed"),
     ({"not_below_cosine": ["F1"]}, "not_below_cosine = \\['F1'\\] is not allowed"),
     ({"not_below_cosine": "cAUC"}, "not_below_cosine = 'cAUC' is not allowed"),
+    ({"post_hoc": {"cosine.weights": ["fixed"]}}, "post_hoc has 'cosine.weights', not a post-hoc term's parameter "
+                                                  "\\(allowed: hubness.views, hubness.k, hubness.alpha, hubness.sqrt\\)"),
+    ({"post_hoc": {"hubness.alpha": []}}, "post_hoc must be a table of parameter -> non-empty list"),
 ])
 def test_space_errors(table, message):
     with pytest.raises(ModelError, match=message):

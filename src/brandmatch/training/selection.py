@@ -110,6 +110,13 @@ class SelectionSpace:
         post = table.get("post_hoc", {})
         if not isinstance(post, dict) or not all(isinstance(v, list) and v for v in post.values()):
             raise ModelError(f"{owner}: [select] post_hoc must be a table of parameter -> non-empty list of values")
+        from brandmatch.models.terms import TERMS
+
+        allowed = [f"{k}.{p.name}" for k, t in TERMS.items() if t.post_hoc for p in t.PARAMS]
+        for key in post:
+            if key not in allowed:
+                raise ModelError(f"{owner}: [select] post_hoc has {key!r}, not a post-hoc term's parameter "
+                                 f"(allowed: {', '.join(allowed)})")
         return cls(metric, screen, float(z), tuple(dict(c) for c in cands), float(budget), tuple(guard),
                    tuple((k, tuple(v)) for k, v in post.items()))
 
